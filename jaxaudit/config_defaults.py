@@ -1,0 +1,44 @@
+"""The full default config: job-level fields plus every stage's own section.
+
+Config files in `configs/` start from `default_config()` and override a few fields
+(as flax's `configs/default.py` variants do); every field can then be overridden
+from the command line, e.g. `--config.attack.eps=...`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import ml_collections
+
+from jaxaudit.stages import STAGE_NAMES
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every field jaxaudit reads, with its default."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.stages = "evaluate"  # Comma-separated, run in this order.
+  config.batch_size = 32  # Global; rounded up to a multiple of the devices.
+  config.model = ml_collections.ConfigDict({
+      "name": "efficientnet_lite0",
+      "checkpoint": "",  # "" = weights an installed package ships.
+      "cache_dir": "",  # Converted weights are cached here ("" = off).
+      "random_init_seed": -1,  # >= 0: random weights, no checkpoint.
+  })
+  config.data = ml_collections.ConfigDict({
+      "dir": "",  # A folder of images (ImageNet names or class subfolders).
+      "npz": "",  # An .npz with images uint8 [N, H, W, 3] and labels [N].
+      "tfds_name": "",  # A prepared TFDS dataset, read with tfds.data_source.
+      "split": "validation",
+      "tfds_data_dir": "",
+      "num_examples": 0,  # 0 = all; N = the first N in a fixed order.
+      "skip_bad": False,  # Skip undecodable images with a warning.
+      "decode_threads": 0,  # 0 = one per CPU core.
+  })
+  config.records = ml_collections.ConfigDict({"format": "parquet"})
+  config.report = ml_collections.ConfigDict({"title": "jaxaudit report"})
+  for name in STAGE_NAMES:
+    module = importlib.import_module(f"jaxaudit.stages.{name}")
+    config[name] = module.default_config()
+  return config

@@ -1,0 +1,122 @@
+"""Wires a job: config -> mesh, model, data -> stages -> records, summary, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+
+from absl import logging
+import jax
+import ml_collections
+
+from jaxaudit import records as records_lib
+from jaxaudit import sharding
+from jaxaudit import summary as summary_lib
+from jaxaudit.data import dataset as dataset_lib
+from jaxaudit.data import sources
+from jaxaudit.errors import ConfigError
+from jaxaudit.models import load_model
+from jaxaudit.report import html as report_html
+from jaxaudit.report import sections as rs
+from jaxaudit.stages import STAGES
+from jaxaudit.stages.base import StageContext, StageOutput
+
+CONFIG_FILE = "config.json"
+
+
+def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
+  """`config.stages` ("evaluate,attack") -> validated stage names."""
+  if not isinstance(config.stages, str):
+    raise ConfigError(f"config.stages must be a comma-separated string, got "
+                      f"{type(config.stages).__name__}")
+  names = [s.strip() for s in config.stages.split(",") if s.strip()]
+  if not names:
+    raise ConfigError("config.stages is empty; valid: " + ", ".join(STAGES.names()))
+  for name in names:
+    STAGES.check(name)
+  if len(set(names)) != len(names):
+    raise ConfigError(f"config.stages lists a stage twice: {config.stages}")
+  return names
+
+
+def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses a workdir that holds results of a different config."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  resolved = json.loads(config.to_json_best_effort(sort_keys=True))
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    if previous != resolved:
+      changed = sorted(_diff(previous, resolved))
+      raise ConfigError(
+          f"--workdir {workdir} holds results of another config (differs in "
+          f"{', '.join(changed[:5])}); use a new workdir or delete it")
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    summary_lib.write_json(path, resolved)
+
+
+def _diff(a, b, prefix=""):
+  if isinstance(a, dict) and isinstance(b, dict):
+    for key in set(a) | set(b):
+      yield from _diff(a.get(key), b.get(key), f"{prefix}{key}.")
+  elif a != b:
+    yield prefix.rstrip(".")
+
+
+def stage_rng(seed: int, name: str) -> jax.Array:
+  """A stage's key depends on the seed and its name, not on the stage order."""
+  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Runs `config.stages` and writes summary.json, records/ and report.html.
+
+  Returns:
+    The summary (as written to summary.json).
+  """
+  stage_names = parse_stages(config)
+  if config.batch_size <= 0:
+    raise ConfigError(f"config.batch_size must be > 0, got {config.batch_size}")
+  if config.records.format not in records_lib.FORMATS:
+    raise ConfigError(f"config.records.format: unknown '{config.records.format}';"
+                      " valid: " + ", ".join(records_lib.FORMATS))
+  model, params = load_model(config.model)
+  source = sources.build_source(config.data, model.label_space)
+  _check_workdir(workdir, config)
+  mesh = sharding.make_mesh()
+  data = dataset_lib.build_dataset(config.data, source, model.preprocessing)
+  logging.info("process %d/%d: %d local examples on %d devices",
+               jax.process_index(), jax.process_count(), len(data), mesh.size)
+  outputs: dict[str, StageOutput] = {}
+  ctx = StageContext(config=config, model=model, params=params, data=data,
+                     mesh=mesh, rng=stage_rng(config.seed, ""), workdir=workdir,
+                     outputs=outputs)
+  for name in stage_names:
+    logging.info("stage %s", name)
+    ctx.rng = stage_rng(config.seed, name)
+    output = STAGES.get(name)(ctx)
+    records_lib.write_records(workdir, name, output.records, jax.process_index(),
+                              jax.process_count(), config.records.format)
+    outputs[name] = output
+  summary = {name: out.summary for name, out in outputs.items()}
+  if jax.process_index() == 0:
+    summary_lib.write_json(os.path.join(workdir, "summary.json"), summary)
+    header = [rs.Table([{
+        "model": model.name, "data": _data_name(config.data),
+        "examples": data.num_selected, "stages": ", ".join(stage_names),
+        "seed": config.seed}])]
+    if data.skipped:
+      header.append(rs.Text("Skipped undecodable files: "
+                            + ", ".join(data.skipped[:20])))
+    report_html.render(workdir, config.report.title, header,
+                       [s for out in outputs.values() for s in out.sections])
+  return summary_lib.to_json(summary)
+
+
+def _data_name(data_config) -> str:
+  for field in ("dir", "npz", "tfds_name"):
+    if data_config.get(field):
+      return f"{field}={data_config[field]}"
+  return "scikit-image demo photos"

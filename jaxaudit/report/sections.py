@@ -1,0 +1,63 @@
+"""What a stage asks report.html to show: text, tables, plots and image galleries.
+
+Sections hold data, not HTML: `jaxaudit.report.html` renders them, writing each
+gallery image as a thumbnail next to the page so it opens offline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Union
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Text:
+  text: str
+
+
+@dataclasses.dataclass
+class Table:
+  """Rows of {column: value}; columns in the order of the first row."""
+  rows: list[dict[str, Any]]
+  title: str = ""
+
+
+@dataclasses.dataclass
+class Plot:
+  """A line or bar plot.
+
+  Attributes:
+    series: label -> (x values, y values); for `kind="bar"`, x are category names.
+  """
+  title: str
+  series: dict[str, tuple[list, list]]
+  xlabel: str = ""
+  ylabel: str = ""
+  kind: str = "line"
+  xscale: str = "linear"
+
+
+@dataclasses.dataclass
+class Tile:
+  """One gallery cell: an image (uint8 [H, W, 3], or float [H, W] heat map
+  shown with a colour map) and its caption."""
+  image: np.ndarray
+  caption: str
+
+
+@dataclasses.dataclass
+class Gallery:
+  """Rows of tiles; each row is shown on one line (e.g. clean / adversarial)."""
+  title: str
+  rows: list[list[Tile]]
+
+
+Item = Union[Text, Table, Plot, Gallery]
+
+
+@dataclasses.dataclass
+class Section:
+  title: str
+  items: list[Item]

@@ -1,0 +1,164 @@
+"""Exact data-parallel execution over a device mesh, on one host or many.
+
+Every stage's per-example computation runs through `map_batches`: the process-local
+examples are cut into batches of a fixed global size, the last one padded (and its
+padding masked out of the results), each batch laid out over the mesh's `data` axis
+with a `NamedSharding`, and the jitted function compiled once for that shape. Every
+process runs the same number of steps, so collectives line up on a pod, and every
+example is computed exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import jax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import numpy as np
+import tqdm
+
+DATA_AXIS = "data"
+
+Batch = dict[str, Any]
+
+
+def make_mesh() -> Mesh:
+  """A 1-D mesh over every device of every process, axis name `data`."""
+  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Shards the leading (batch) axis over the mesh."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def round_batch_size(batch_size: int, mesh: Mesh) -> int:
+  """The smallest multiple of the device count that is >= `batch_size`."""
+  return max(mesh.size, int(math.ceil(batch_size / mesh.size)) * mesh.size)
+
+
+def process_slice(num_examples: int, process_index: int,
+                  process_count: int) -> tuple[int, int]:
+  """[start, stop) of this process's examples; sizes differ by at most one."""
+  base, extra = divmod(num_examples, process_count)
+  start = process_index * base + min(process_index, extra)
+  return start, start + base + (1 if process_index < extra else 0)
+
+
+def _local_rows(array: jax.Array) -> np.ndarray:
+  """This process's rows of a batch-sharded global array, in global order."""
+  shards = {}
+  for shard in array.addressable_shards:
+    start = (shard.index[0].start or 0) if shard.index else 0
+    shards.setdefault(start, np.asarray(shard.data))
+  return np.concatenate([shards[k] for k in sorted(shards)], axis=0)
+
+
+def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
+                inputs: dict[str, np.ndarray], *, mesh: Mesh, batch_size: int,
+                desc: str = "") -> dict[str, np.ndarray]:
+  """Applies `fn(state, batch)` to every process-local example, batch-sharded.
+
+  Args:
+    fn: pure function of (state, batch) -> dict of per-example arrays with a
+      leading batch axis. `batch` holds each input sliced to `[B, ...]` plus
+      `mask` (bool [B], False on padding rows).
+    state: a pytree replicated on every device (model params, PRNG keys, ...).
+    inputs: process-local arrays with a common leading axis [n, ...].
+    mesh: the device mesh; the batch axis is sharded over `data`.
+    batch_size: global batch size, rounded up to a multiple of the device count.
+    desc: progress-bar label (shown on process 0 only).
+
+  Returns:
+    `fn`'s outputs for the n process-local examples, as NumPy arrays [n, ...].
+  """
+  global_batch = round_batch_size(batch_size, mesh)
+  local_batch = global_batch // jax.process_count()
+  local_n = len(next(iter(inputs.values())))
+  if jax.process_count() > 1:
+    max_local = int(np.max(multihost_utils.process_allgather(np.int64(local_n))))
+  else:
+    max_local = local_n
+  num_steps = max(1, math.ceil(max_local / local_batch))
+  sharding = batch_sharding(mesh)
+  state = jax.device_put(state, replicated(mesh))
+  step = jax.jit(fn, out_shardings=sharding)
+
+  def make_batch(i: int) -> Batch:
+    lo, hi = i * local_batch, min((i + 1) * local_batch, local_n)
+    rows = max(0, hi - lo)
+    batch = {}
+    for key, value in inputs.items():
+      chunk = np.zeros((local_batch,) + value.shape[1:], value.dtype)
+      chunk[:rows] = value[lo:lo + rows]
+      batch[key] = chunk
+    mask = np.zeros((local_batch,), bool)
+    mask[:rows] = True
+    batch["mask"] = mask
+    return {k: jax.make_array_from_process_local_data(sharding, v)
+            for k, v in batch.items()}
+
+  outputs: list[dict[str, np.ndarray]] = []
+  pending = None
+  progress = tqdm.tqdm(total=num_steps, desc=desc or "batches", leave=False,
+                       disable=jax.process_index() != 0 or num_steps < 2)
+  for i in range(num_steps):
+    result = step(state, make_batch(i))
+    if pending is not None:
+      outputs.append(jax.tree.map(_local_rows, pending))
+      progress.update()
+    pending = result
+  outputs.append(jax.tree.map(_local_rows, pending))
+  progress.update()
+  progress.close()
+  return {k: np.concatenate([o[k] for o in outputs])[:local_n]
+          for k in outputs[0]}
+
+
+def gather_to_all(local: dict[str, np.ndarray],
+                  ids: np.ndarray) -> dict[str, np.ndarray]:
+  """All processes' rows of `local`, ordered by global example id.
+
+  Args:
+    local: process-local per-example arrays [n_local, ...].
+    ids: int [n_local] global ids of those rows.
+
+  Returns:
+    The same keys with every process's rows, sorted by id, plus `id`.
+  """
+  local = dict(local, id=np.asarray(ids))
+  if jax.process_count() == 1:
+    order = np.argsort(local["id"], kind="stable")
+    return {k: np.asarray(v)[order] for k, v in local.items()}
+  n_local = len(ids)
+  max_local = int(np.max(multihost_utils.process_allgather(np.int64(n_local))))
+  padded = {}
+  for key, value in local.items():
+    value = np.asarray(value)
+    chunk = np.zeros((max_local,) + value.shape[1:], value.dtype)
+    chunk[:n_local] = value
+    padded[key] = chunk
+  valid = np.zeros((max_local,), bool)
+  valid[:n_local] = True
+  padded["_valid"] = valid
+  gathered = {k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
+              for k, v in padded.items()}
+  keep = gathered.pop("_valid")
+  gathered = {k: v[keep] for k, v in gathered.items()}
+  order = np.argsort(gathered["id"], kind="stable")
+  return {k: v[order] for k, v in gathered.items()}
+
+
+def example_keys(rng: jax.Array, ids: jax.Array) -> jax.Array:
+  """One PRNG key per example, from its global id [B] -> keys [B].
+
+  Keys depend on the example, not on its batch or device, so random results are
+  identical on 1 device, 8 devices or several processes.
+  """
+  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(ids)

@@ -1,0 +1,68 @@
+"""The stage contract: built from its config section, returns metrics and records.
+
+A stage is a module `jaxaudit/stages/<name>.py` with
+`run(ctx: StageContext) -> StageOutput`. Its compute is a pure, jitted function of
+(params, batch, rng) run through `jaxaudit.sharding.map_batches`; the stage turns
+the per-example outputs into a summary (JSON), per-example records (one row per
+example, or per example x variant) and report sections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+from jax.sharding import Mesh
+import ml_collections
+import numpy as np
+
+from jaxaudit.data.dataset import Dataset
+from jaxaudit.models.base import Classifier, Params
+from jaxaudit.report.sections import Section
+
+
+@dataclasses.dataclass
+class StageOutput:
+  """What a stage produced.
+
+  Attributes:
+    summary: JSON-ready metrics, written as `summary.json[<stage>]`. Identical on
+      every process (computed from `sharding.gather_to_all` results).
+    records: process-local per-example columns (equal-length 1-D arrays or
+      lists), written as `records/<stage>/part-<process>.parquet`; must hold an
+      `id` column (the global example id).
+    sections: what report.html shows for this stage (rendered by process 0).
+    arrays: per-example arrays over all processes, sorted by `id`, for later
+      stages of the same job (e.g. the attack stage's adversarial images).
+  """
+  summary: dict[str, Any]
+  records: dict[str, Any]
+  sections: list[Section] = dataclasses.field(default_factory=list)
+  arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class StageContext:
+  """Everything a stage may use.
+
+  Attributes:
+    config: the whole job config; a stage reads mainly `config.<stage>`.
+    model: the classifier (pure functions of params and [0, 1] images).
+    params: its Flax variables, replicated by `map_batches`.
+    data: this process's examples.
+    mesh: the device mesh (axis `data`).
+    rng: this stage's PRNG key (same on every process).
+    workdir: the job's output folder.
+    outputs: earlier stages' outputs in this job, by stage name.
+    cache: arrays computed once per job and shared by stages (the forward pass).
+  """
+  config: ml_collections.ConfigDict
+  model: Classifier
+  params: Params
+  data: Dataset
+  mesh: Mesh
+  rng: jax.Array
+  workdir: str
+  outputs: dict[str, StageOutput]
+  cache: dict[str, Any] = dataclasses.field(default_factory=dict)

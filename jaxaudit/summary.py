@@ -1,0 +1,43 @@
+"""summary.json: every stage's metrics, written atomically and reproducibly.
+
+Floats are rounded to 6 decimals and keys sorted, so the same job with the same
+seed gives the same bytes on 1 device, 8 devices or several processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+DECIMALS = 6
+
+
+def to_json(value: Any) -> Any:
+  """NumPy scalars/arrays -> Python; floats rounded; NaN/inf -> None."""
+  if isinstance(value, dict):
+    return {str(k): to_json(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [to_json(v) for v in value]
+  if isinstance(value, np.ndarray):
+    return to_json(value.tolist())
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if isinstance(value, (int, np.integer)):
+    return int(value)
+  if isinstance(value, (float, np.floating)):
+    value = float(value)
+    return None if not math.isfinite(value) else round(value, DECIMALS)
+  return value
+
+
+def write_json(path: str, value: Any) -> None:
+  """Writes `value` as sorted, indented JSON via a temporary file + rename."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(to_json(value), f, indent=1, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)

@@ -10,13 +10,14 @@ example, or per example x variant) and report sections.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import jax
 from jax.sharding import Mesh
 import ml_collections
 import numpy as np
 
+from jaxaudit import sharding
 from jaxaudit.data.dataset import Dataset
 from jaxaudit.models.base import Classifier, Params
 from jaxaudit.report.sections import Section
@@ -66,3 +67,24 @@ class StageContext:
   workdir: str
   outputs: dict[str, StageOutput]
   cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def map_batches(self, name: str, fn: Callable[[Any, sharding.Batch],
+                                                 sharding.Batch],
+                  state: Any, inputs: dict[str, np.ndarray],
+                  batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """`sharding.map_batches` over this job's examples, resumable.
+
+    Args:
+      name: a name unique within the stage for this computation (e.g.
+        "pgd_linf"); results of finished shards are stored under it in the
+        workdir and reloaded when a killed job is run again.
+      fn, state, inputs: as in `sharding.map_batches`; `inputs` are
+        process-local arrays aligned with `self.data` ([n, ...]).
+      batch_size: global batch size (default `config.batch_size`).
+
+    Returns:
+      fn's outputs for the process-local examples, NumPy [n, ...].
+    """
+    return sharding.map_batches(
+        fn, state, inputs, mesh=self.mesh,
+        batch_size=batch_size or self.config.batch_size, desc=name)

@@ -38,9 +38,8 @@ def forward(ctx: StageContext) -> dict[str, np.ndarray]:
                                                  unit_images(batch["image"]))
     return {"logits": logits, "features": features}
 
-  local = sharding.map_batches(
-      step, ctx.params, {"image": ctx.data.images}, mesh=ctx.mesh,
-      batch_size=ctx.config.batch_size, desc="forward")
+  local = ctx.map_batches("forward", step, ctx.params,
+                          {"image": ctx.data.images})
   arrays = sharding.gather_to_all(
       dict(local, label=ctx.data.labels), ctx.data.ids)
   logits = arrays["logits"].astype(np.float64)

@@ -36,6 +36,10 @@ def default_config() -> ml_collections.ConfigDict:
       "skip_bad": False,  # Skip undecodable images with a warning.
       "decode_threads": 0,  # 0 = one per CPU core.
   })
+  config.resume = ml_collections.ConfigDict({
+      "shard_size": 1024,  # Process-local examples per resumable shard; 0 = off.
+      "fail_after_shards": 0,  # Fault injection for tests: exit after N shards.
+  })
   config.records = ml_collections.ConfigDict({"format": "parquet"})
   config.report = ml_collections.ConfigDict({"title": "jaxaudit report"})
   for name in STAGE_NAMES:

@@ -23,6 +23,8 @@ from jaxaudit.stages import STAGES
 from jaxaudit.stages.base import StageContext, StageOutput
 
 CONFIG_FILE = "config.json"
+# Fields that may differ between a killed run and its resumption.
+_RESUME_EXEMPT = ("resume.fail_after_shards",)
 
 
 def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
@@ -47,8 +49,9 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
-    if previous != resolved:
-      changed = sorted(_diff(previous, resolved))
+    changed = sorted(k for k in _diff(previous, resolved)
+                     if k not in _RESUME_EXEMPT)
+    if changed:
       raise ConfigError(
           f"--workdir {workdir} holds results of another config (differs in "
           f"{', '.join(changed[:5])}); use a new workdir or delete it")
@@ -96,6 +99,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   for name in stage_names:
     logging.info("stage %s", name)
     ctx.rng = stage_rng(config.seed, name)
+    ctx.stage = name
     output = STAGES.get(name)(ctx)
     records_lib.write_records(workdir, name, output.records, jax.process_index(),
                               jax.process_count(), config.records.format)

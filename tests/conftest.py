@@ -19,3 +19,41 @@ def require_shared(path: str) -> str:
     pytest.skip(f"needs {os.path.relpath(path, ROOT)} (the shared data beside "
                 "the checkout; absent in a user's clone)")
   return path
+
+
+def run_job(args: list[str], devices: int = 1, timeout: int = 600,
+            extra_env: dict[str, str] | None = None):
+  """Runs `python -m jaxaudit.main ARGS` in a fresh process with N fake CPU
+  devices; returns the CompletedProcess (stdout/stderr as text)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env.update(extra_env or {})
+  return subprocess.run([sys.executable, "-m", "jaxaudit.main", *args], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=timeout,
+                        check=False)
+
+
+def synthetic_npz(folder, n: int = 96, seed: int = 0) -> str:
+  """An .npz of n smooth random 32x32 images with labels 0..9 (no shared data
+  needed); returns its path."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  coarse = rng.rand(n, 4, 4, 3)
+  images = np.kron(coarse, np.ones((1, 8, 8, 1)))
+  images = (images * 200 + rng.rand(n, 32, 32, 3) * 55).astype(np.uint8)
+  path = os.path.join(str(folder), "synthetic.npz")
+  np.savez(path, images=images, labels=np.arange(n) % 10)
+  return path
+
+
+def launch_local(args: list[str], num_processes: int = 2,
+                 devices_per_process: int = 4, timeout: int = 900):
+  """Runs launch/local.py with `args` after `--`; returns the CompletedProcess."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, "launch", "local.py"),
+       f"--num_processes={num_processes}",
+       f"--devices_per_process={devices_per_process}", "--", *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))

@@ -10,6 +10,7 @@ example, or per example x variant) and report sections.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable
 
 import jax
@@ -17,6 +18,7 @@ from jax.sharding import Mesh
 import ml_collections
 import numpy as np
 
+from jaxaudit import resume
 from jaxaudit import sharding
 from jaxaudit.data.dataset import Dataset
 from jaxaudit.models.base import Classifier, Params
@@ -57,6 +59,7 @@ class StageContext:
     workdir: the job's output folder.
     outputs: earlier stages' outputs in this job, by stage name.
     cache: arrays computed once per job and shared by stages (the forward pass).
+    stage: the name of the stage being run.
   """
   config: ml_collections.ConfigDict
   model: Classifier
@@ -67,6 +70,7 @@ class StageContext:
   workdir: str
   outputs: dict[str, StageOutput]
   cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+  stage: str = ""
 
   def map_batches(self, name: str, fn: Callable[[Any, sharding.Batch],
                                                  sharding.Batch],
@@ -85,6 +89,13 @@ class StageContext:
     Returns:
       fn's outputs for the process-local examples, NumPy [n, ...].
     """
-    return sharding.map_batches(
-        fn, state, inputs, mesh=self.mesh,
-        batch_size=batch_size or self.config.batch_size, desc=name)
+    batch_size = batch_size or self.config.batch_size
+    shard_size = self.config.resume.shard_size
+    if shard_size <= 0:
+      return sharding.map_batches(fn, state, inputs, mesh=self.mesh,
+                                  batch_size=batch_size, desc=name)
+    root = os.path.join(self.workdir, "shards", self.stage, name)
+    return resume.map_batches_resumable(
+        fn, state, inputs, self.data.ids, mesh=self.mesh, batch_size=batch_size,
+        root=root, shard_size=shard_size,
+        fail_after_shards=self.config.resume.fail_after_shards, desc=name)

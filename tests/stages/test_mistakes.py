@@ -1,0 +1,141 @@
+"""The mistakes stage: metrics on hand-made truth, the attack join, and whole
+jobs on CIFAR (no taxonomy applies) and on the demo photos."""
+
+import json
+import os
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CIFAR_DIR, ROOT, require_shared
+from jaxaudit import config_defaults, pipeline
+from jaxaudit.stages import mistakes
+from jaxaudit.stages.base import StageOutput
+from jaxaudit.taxonomy import metaclass
+
+
+def _arrays(labels, preds):
+  n = len(labels)
+  return {"id": np.arange(n), "label": np.asarray(labels),
+          "prediction": np.asarray(preds),
+          "top5_probs": np.full((n, 5), 0.2, np.float32)}
+
+
+def test_analyse_hand_made_multi_label_set():
+  superclass, _ = metaclass.imagenet_metaclasses()
+  # correct, multi_object, near-duplicate, fine-grained (dogs), real error,
+  # empty label set (left out of the multi-label source), unlabelled.
+  arrays = _arrays([281, 281, 836, 162, 0, 5, -1],
+                   [281, 282, 837, 161, 999, 5, 3])
+  sets = [[281], [281, 282], [836], [162], [0], [], []]
+  cfg = mistakes.default_config()
+  summary, columns = mistakes.analyse(arrays, sets, "file", superclass,
+                                      "imagenet1k", cfg,
+                                      np.random.default_rng(0))
+  assert columns["category"].tolist() == [
+      "correct", "multi_object", "near_duplicate_class", "fine_grained",
+      "real_error", "correct", "unlabelled"]
+  assert summary["excluded_empty_label_set"] == {"file": 1}
+  assert summary["examples_per_source"] == {"file": 5, "superclass": 6}
+  assert summary["top1"]["file"] == pytest.approx(1 / 5)
+  assert summary["rectified_top1"]["file"] == pytest.approx(2 / 5)
+  # superclass: tabby/tiger cat, sunglass/sunglasses, beagle/basset accepted.
+  assert summary["rectified_top1"]["superclass"] == pytest.approx(5 / 6)
+  assert summary["num_errors"] == 4
+  assert sum(summary["error_categories"].values()) == pytest.approx(1.0)
+  assert set(summary["error_categories"].values()) == {0.25}
+  assert summary["confusions"][0]["wordnet_distance"] >= 0
+  low, high = summary["confidence_intervals"]["file"]["rectified_top1"]
+  assert low <= 2 / 5 <= high
+
+
+def test_attack_join_judges_adversarial_labels():
+  superclass, _ = metaclass.imagenet_metaclasses()
+  arrays = _arrays([281, 836, 0, 5], [281, 836, 0, 5])
+  adv = np.array([[282, 281], [837, 836], [999, -1], [5, 7]])
+  ctx = types.SimpleNamespace(
+      model=types.SimpleNamespace(label_space="imagenet1k"),
+      outputs={"attack": StageOutput({}, {}, arrays={
+          "adv_class": adv, "variant": np.array(["pgd", "fgsm"])})})
+  out = mistakes.attack_plausibility(ctx, arrays, [[281, 282]] * 4, superclass)
+  assert out["pgd"]["num_adversarial"] == 3  # row 3 kept its label.
+  assert out["pgd"]["plausible"] == pytest.approx(2 / 3)
+  assert out["pgd"]["in_label_set"] == pytest.approx(1 / 3)
+  assert out["pgd"]["near_duplicate"] == pytest.approx(2 / 3)  # both pairs.
+  assert out["fgsm"]["num_adversarial"] == 1
+  ctx.outputs = {}
+  assert mistakes.attack_plausibility(ctx, arrays, None, superclass) == {}
+
+
+def _run(config, tmp_path):
+  workdir = str(tmp_path / "wd")
+  summary = pipeline.run(config, workdir)
+  return summary, pd.read_parquet(os.path.join(workdir, "records", "mistakes"))
+
+
+def test_cifar_job_reports_only_what_applies(tmp_path):
+  with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
+    np.savez(tmp_path / "c.npz", images=z["images"][:48],
+             labels=z["labels"][:48])
+  config = config_defaults.default_config()
+  config.stages = "mistakes"
+  config.batch_size = 16
+  config.model.name = "cifar_resnet20"
+  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
+  config.data.npz = str(tmp_path / "c.npz")
+  config.mistakes.bootstrap_samples = 100
+  summary, records = _run(config, tmp_path)
+  result = summary["mistakes"]
+  assert result["rectified_top1"] == {} and result["truth_sources"] == {}
+  assert any("cifar10 has no WordNet" in n for n in result["notes"])
+  assert result["num_errors"] > 0
+  assert result["error_categories"]["real_error"] == 1.0
+  assert len(records) == 48 and (records["wordnet_distance"] == -1).all()
+  config.mistakes.superclass = "metaclass"
+  with pytest.raises(Exception, match="config.mistakes.superclass"):
+    _run(config, tmp_path / "again")
+
+
+def test_cifar_user_superclasses(tmp_path):
+  with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
+    np.savez(tmp_path / "c.npz", images=z["images"][:32],
+             labels=z["labels"][:32])
+  groups = tmp_path / "groups.json"
+  animals = ["bird", "cat", "deer", "dog", "frog", "horse"]
+  groups.write_text(json.dumps(
+      {c: "animal" if c in animals else "vehicle" for c in
+       ["airplane", "automobile", "ship", "truck"] + animals}))
+  config = config_defaults.default_config()
+  config.stages = "mistakes"
+  config.batch_size = 16
+  config.model.name = "cifar_resnet20"
+  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
+  config.data.npz = str(tmp_path / "c.npz")
+  config.mistakes.superclass = str(groups)
+  summary, records = _run(config, tmp_path)
+  result = summary["mistakes"]
+  assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
+  wrong = records[records["label"] != records["prediction"]]
+  assert (wrong["category"] == np.where(wrong["same_superclass"],
+                                        "fine_grained", "real_error")).all()
+
+
+@pytest.mark.slow
+def test_demo_job(tmp_path):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "default_config", os.path.join(ROOT, "configs", "default.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("fast")
+  config.stages = "mistakes"
+  summary, records = _run(config, tmp_path)
+  result = summary["mistakes"]
+  assert set(result["truth_sources"]) == {"demo", "superclass"}
+  for source in result["truth_sources"]:
+    assert result["rectified_top1"][source] >= result["top1"][source]
+  assert sum(result["error_categories"].values()) == pytest.approx(1.0)
+  assert records["label_set"].map(len).min() >= 1
+  assert os.path.exists(tmp_path / "wd" / "report.html")

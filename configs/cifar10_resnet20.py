@@ -3,10 +3,16 @@
   python -m jaxaudit.main --config=configs/cifar10_resnet20.py \
       --config.data.npz=../shared/data/cifar10/test_jpeg.npz --workdir=/tmp/jaxaudit-c10
 
-`configs/cifar10_resnet20.py:resnet56` evaluates the ResNet-56 instead.
+`configs/cifar10_resnet20.py:resnet56` evaluates the ResNet-56 instead. The sweep
+runs both:
+
+  python launch/sweep.py --config=configs/cifar10_resnet20.py --workdir=/tmp/c10-sweep
 """
 
 from jaxaudit import config_defaults
+from jaxaudit import sweep
+
+SHARED = "../shared/data/cifar10"
 
 
 def get_config(arg: str = ""):
@@ -15,6 +21,13 @@ def get_config(arg: str = ""):
   config.stages = "evaluate"
   config.batch_size = 250
   config.model.name = f"cifar_resnet{depth}"
-  config.model.checkpoint = f"../shared/data/cifar10/resnet{depth}.th"
-  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
+  config.model.checkpoint = f"{SHARED}/resnet{depth}.th"
+  config.data.npz = f"{SHARED}/test_jpeg.npz"
   return config
+
+
+def get_sweep(arg: str = ""):
+  del arg
+  return sweep.zip_axes(
+      ("model.name", ["cifar_resnet20", "cifar_resnet56"]),
+      ("model.checkpoint", [f"{SHARED}/resnet20.th", f"{SHARED}/resnet56.th"]))

@@ -22,12 +22,15 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", "",
                                    "host:port of process 0 (multi-process).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "Processes in the job.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index.")
+_MULTIHOST = flags.DEFINE_bool(
+    "multihost", False, "Join a multi-host job described by the environment "
+    "(TPU VM pods); SLURM jobs and explicit flags are detected without it.")
 
 
 def main(argv):
   del argv
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
-                         _PROCESS_ID.value)
+                         _PROCESS_ID.value, _MULTIHOST.value)
   from jaxaudit import pipeline  # pylint: disable=g-import-not-at-top
   if _CONFIG.value is None:
     sys.exit("error: --config is required, e.g. --config=configs/default.py")

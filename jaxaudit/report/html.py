@@ -107,8 +107,9 @@ class _Writer:
 
 
 def render(workdir: str, title: str, header: list[rs.Item],
-           stage_sections: list[rs.Section]) -> str:
-  """Writes `workdir/report.html` (+ assets) and returns its path."""
+           stage_sections: list[rs.Section],
+           filename: str = "report.html") -> str:
+  """Writes `workdir/<filename>` (+ assets) and returns its path."""
   writer = _Writer(workdir)
   writer.parts.append(f"<h1>{html.escape(title)}</h1>")
   for item in header:
@@ -120,7 +121,7 @@ def render(workdir: str, title: str, header: list[rs.Item],
   page = ("<!doctype html><html><head><meta charset='utf-8'>"
           f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
           "<body>" + "\n".join(writer.parts) + "</body></html>\n")
-  path = os.path.join(workdir, "report.html")
+  path = os.path.join(workdir, filename)
   with open(f"{path}.tmp", "w") as f:
     f.write(page)
   os.replace(f"{path}.tmp", path)

@@ -71,3 +71,16 @@ def test_cifar_resnet20_accuracy_on_all_test_images(tmp_path):
   evaluate = json.loads((tmp_path / "summary.json").read_text())["evaluate"]
   assert evaluate["num_examples"] == 10000
   assert evaluate["top1"] >= 0.80
+
+
+@pytest.mark.slow
+def test_lite0_accuracy_on_the_imagenet_sample(tmp_path):
+  from conftest import IMAGENET_SAMPLE  # pylint: disable=g-import-not-at-top
+  require_shared(IMAGENET_SAMPLE)
+  result = run_job(["--config=configs/imagenet_sample.py", f"--workdir={tmp_path}",
+                    f"--config.data.dir={IMAGENET_SAMPLE}",
+                    "--config.stages=evaluate"], timeout=1800)
+  assert result.returncode == 0, result.stderr[-3000:]
+  evaluate = json.loads((tmp_path / "summary.json").read_text())["evaluate"]
+  assert evaluate["num_examples"] == 1000
+  assert evaluate["top1"] >= 0.85 and evaluate["top5"] >= 0.95

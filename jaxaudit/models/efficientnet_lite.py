@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jaxaudit import classes
 from jaxaudit.models import convert
 from jaxaudit.models.base import Classifier, ModelEntry, Preprocessing
+from jaxaudit.models.depthwise import DepthwiseConv
 
 # (kernel, stride, expand ratio, output channels, repeats) per stage.
 LITE0_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2),
@@ -56,9 +57,7 @@ class MBConv(nn.Module):
       x = nn.Conv(channels, (1, 1), use_bias=False, name="expand_conv")(x)
       x = jax.nn.relu6(_BatchNorm(use_running_average=not train,
                                   name="expand_bn")(x))
-    x = nn.Conv(channels, (self.kernel, self.kernel), (self.stride, self.stride),
-                padding="SAME", feature_group_count=channels, use_bias=False,
-                name="depthwise_conv")(x)
+    x = DepthwiseConv(self.kernel, self.stride, name="depthwise_conv")(x)
     x = jax.nn.relu6(_BatchNorm(use_running_average=not train,
                                 name="depthwise_bn")(x))
     x = nn.Conv(self.out_channels, (1, 1), use_bias=False, name="project_conv")(x)

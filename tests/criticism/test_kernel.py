@@ -7,6 +7,7 @@ import textwrap
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from criticism_data import cifar_features  # noqa: F401 (fixture)
 from benchmarks import mmd_critic_reference as ref
@@ -43,6 +44,7 @@ def test_median_gamma_is_inverse_median_of_distinct_pairs(cifar_features):
   assert kernel.median_gamma(np.ones((3, 4))) == 1.0
 
 
+@pytest.mark.slow
 def test_eight_devices_give_the_same_sums_and_selections():
   code = textwrap.dedent("""
       import jax, numpy as np

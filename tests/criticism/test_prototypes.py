@@ -55,6 +55,7 @@ def test_ties_go_to_the_lowest_index():
   assert (got < 150).all()
 
 
+@pytest.mark.slow
 def test_mmd2_falls_as_prototypes_are_added():
   x = ref.clustered_features(500, 16, 5, 5, seed=5)
   gamma = _gamma(x)

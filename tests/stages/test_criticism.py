@@ -64,10 +64,12 @@ def test_cifar_job_gives_disjoint_per_class_selections(tmp_path):
   records = pd.read_parquet(tmp_path / "records" / "criticism")
   assert len(records) == 160
   assert set(records["role"]) == {"prototype", "criticism"}
-  crit = records[records["role"] == "criticism"]
-  # Criticisms are chosen by |witness|: on CIFAR they are under-represented
-  # images (negative witness would mean over-represented ones).
-  assert (crit["witness"].abs() > 0).all()
+  # The first criticism of each class has the largest |witness| (its log-det
+  # term is 0).
+  for _, rows in records.groupby("group"):
+    crit = rows[rows["role"] == "criticism"].sort_values("rank")
+    assert list(crit["rank"]) == list(range(8))
+    assert abs(crit["witness"].iloc[0]) == crit["witness"].abs().max() > 0
   html = (tmp_path / "report.html").read_text()
   assert "Prototypes and criticisms" in html and "criticism 8" in html
   assert json.loads((tmp_path / "summary.json").read_text())["criticism"]

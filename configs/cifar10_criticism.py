@@ -1,0 +1,26 @@
+"""Per-class MMD-critic prototypes and criticisms of the CIFAR-10 ResNet-20 on the
+10,000 CIFAR-10 test images.
+
+  python -m jaxaudit.main --config=configs/cifar10_criticism.py \
+      --workdir=/tmp/jaxaudit-c10-criticism
+
+`configs/cifar10_criticism.py:fast` uses the first 500 images (for tests).
+"""
+
+from jaxaudit import config_defaults
+
+
+def get_config(arg: str = ""):
+  config = config_defaults.default_config()
+  config.stages = "evaluate,criticism"
+  config.batch_size = 250
+  config.model.name = "cifar_resnet20"
+  config.model.checkpoint = "../shared/data/cifar10/resnet20.th"
+  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
+  config.criticism.group_by = "true_class"
+  config.criticism.num_prototypes = 8
+  config.criticism.num_criticisms = 8
+  if arg == "fast":
+    config.data.num_examples = 500
+    config.batch_size = 100
+  return config

@@ -1,0 +1,218 @@
+"""Multi-label ground truth: every class a person would accept for an image.
+
+`label_sets_for(data, source)` returns one sorted list of class indices per
+example (aligned with `ids`, default the dataset's own), or None when the
+source does not apply to this data. An empty list means "no class applies"
+(ReaL's convention: such images are left out of multi-label accuracy).
+
+Sources (`config.mistakes.multilabel`):
+  "auto": the first that applies, in the order demo, tfds, real; else None.
+  "none": no multi-label truth.
+  "demo": the demo photos' `acceptable` lists
+    (`jaxaudit/data/demo_images.json`).
+  "real": ImageNet ReaL (Beyer et al. 2020) from the `imagenet-x` wheel's
+    `annotations/imagenet_real_labels.jsonl`, in validation order, matched by
+    file names `ILSVRC2012_val_XXXXXXXX.JPEG` (any folder, any extension).
+  "tfds": a TFDS record field: `real_label` (`imagenet2012_real`) or
+    `correct_multi_labels` (`imagenet2012_multilabel`).
+  a path to a .json ({key: [classes]}) or a .csv (header `key,labels`, labels
+    separated by spaces or ';'): a key is an example's file (as listed by the
+    source, or its base name) or its id; a class is an index, a wnid or a name.
+    Examples the file does not list get an empty set (left out).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+import re
+
+from absl import logging
+import numpy as np
+
+from jaxaudit import classes
+from jaxaudit.data import sources
+from jaxaudit.errors import ConfigError, DataError
+
+FIELD = "config.mistakes.multilabel"
+SOURCES = ("auto", "none", "demo", "real", "tfds")
+TFDS_FIELDS = ("real_label", "correct_multi_labels")
+_REAL_FILE = ("annotations", "imagenet_real_labels.jsonl")
+_VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.", re.IGNORECASE)
+
+LabelSets = list[list[int]]
+
+
+def label_sets_for(data, source: str, ids: np.ndarray | None = None,
+                   label_space: str | None = None) -> LabelSets | None:
+  """Per-example label sets from the named source.
+
+  Args:
+    data: a `Dataset` (or a `StageContext`, whose `.data` is used).
+    source: one of `SOURCES` or a .json/.csv path (see the module docstring).
+    ids: global example ids to return sets for (any example of the job, not
+      only this process's); default `data.ids`.
+    label_space: the model's label space (default: a context's model's, else
+      "imagenet1k"); demo/real/tfds need "imagenet1k".
+
+  Returns:
+    [len(ids)] sorted class lists, or None when the source does not apply
+    ("none", or "auto" with nothing found).
+
+  Raises:
+    ConfigError: unknown source, or one that cannot apply to this data.
+    DataError: an unreadable or inconsistent label file.
+  """
+  if label_space is None:
+    model = getattr(data, "model", None)
+    label_space = model.label_space if model is not None else "imagenet1k"
+  data = getattr(data, "data", data)
+  ids = np.asarray(data.ids if ids is None else ids, np.int64)
+  files = [data.source.files[i] for i in ids.tolist()]
+  if source.lower().endswith((".json", ".csv")):
+    return _from_file(os.path.expanduser(source), ids, files, label_space)
+  if source not in SOURCES:
+    raise ConfigError(f"{FIELD}: unknown '{source}'; valid: "
+                      + ", ".join(SOURCES) + ", or a .json/.csv path")
+  source = resolve_source(data, source, label_space)
+  if source is None:
+    return None
+  if not _applies(source, data.source, files, label_space):
+    raise ConfigError(f"{FIELD}='{source}' does not apply to this data: "
+                      + _requirement(source))
+  if source == "demo":
+    acceptable = data.source.acceptable_labels()
+    return [sorted(acceptable[i]) for i in ids.tolist()]
+  if source == "tfds":
+    return [_tfds_set(data.source.record(i)) for i in ids.tolist()]
+  table = real_labels()
+  return [sorted(table[_val_index(f)]) for f in files]
+
+
+def resolve_source(data, source: str,
+                   label_space: str = "imagenet1k") -> str | None:
+  """The source `label_sets_for` reads: "auto" resolved to "demo", "tfds",
+  "real" or None; "none" -> None; anything else unchanged."""
+  data = getattr(data, "data", data)
+  if source == "none":
+    return None
+  if source != "auto":
+    return source
+  for name in ("demo", "tfds", "real"):
+    if _applies(name, data.source, list(data.source.files), label_space):
+      return name
+  return None
+
+
+def _requirement(source: str) -> str:
+  return {
+      "demo": "the demo photos (no config.data.dir/npz/tfds_name) and an "
+              "ImageNet-1k model",
+      "tfds": "a TFDS dataset with a 'real_label' or 'correct_multi_labels' "
+              "field and an ImageNet-1k model",
+      "real": "ImageNet validation files named ILSVRC2012_val_XXXXXXXX.JPEG "
+              "and an ImageNet-1k model",
+  }[source]
+
+
+def _applies(source: str, src, files: list[str], label_space: str) -> bool:
+  if label_space != "imagenet1k":
+    return False
+  if source == "demo":
+    return isinstance(src, sources.DemoSource)
+  if source == "tfds":
+    return (isinstance(src, sources.TfdsSource) and bool(src.files)
+            and any(k in src.record(0) for k in TFDS_FIELDS))
+  return bool(files) and all(_VAL_NAME.search(os.path.basename(f))
+                             for f in files)
+
+
+def _tfds_set(record) -> list[int]:
+  for key in TFDS_FIELDS:
+    if key in record:
+      return sorted(int(c) for c in np.asarray(record[key]).reshape(-1))
+  raise DataError(f"TFDS record has none of {TFDS_FIELDS}")
+
+
+def _val_index(file: str) -> int:
+  number = int(_VAL_NAME.search(os.path.basename(file)).group(1))
+  if not 1 <= number <= 50_000:
+    raise DataError(f"{file}: ImageNet validation images are numbered 1..50000")
+  return number - 1
+
+
+@functools.cache
+def real_labels() -> tuple[tuple[int, ...], ...]:
+  """The 50,000 ReaL label sets in validation order (imagenet-x's copy)."""
+  path = classes.package_data_path("imagenet_x", *_REAL_FILE)
+  with open(path) as f:
+    table = json.load(f)
+  if len(table) != 50_000:
+    raise DataError(f"{path}: expected 50000 label lists, got {len(table)}")
+  return tuple(tuple(int(c) for c in row) for row in table)
+
+
+def _from_file(path: str, ids: np.ndarray, files: list[str],
+               label_space: str) -> LabelSets:
+  if not os.path.isfile(path):
+    raise ConfigError(f"{FIELD}: no such file: {path}")
+  try:
+    if path.lower().endswith(".json"):
+      with open(path) as f:
+        table = json.load(f)
+      if not isinstance(table, dict):
+        raise DataError(f"{path}: expected a JSON object {{key: [classes]}}")
+    else:
+      with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+      if rows and set(rows[0]) != {"key", "labels"}:
+        raise DataError(f"{path}: expected CSV columns key,labels, got "
+                        f"{sorted(rows[0])}")
+      table = {r["key"]: re.split(r"[;\s]+", r["labels"].strip())
+               for r in rows}
+  except (OSError, ValueError) as e:
+    raise DataError(f"{FIELD}: cannot read {path}: {e}") from e
+  keys = classes.class_keys(label_space)
+  num_classes = len(classes.class_names(label_space))
+  parsed = {str(k): _parse_classes(v, keys, num_classes, path, k)
+            for k, v in table.items()}
+  out, missing = [], 0
+  for example_id, file in zip(ids.tolist(), files):
+    for key in (file, os.path.basename(file), str(example_id)):
+      if key in parsed:
+        out.append(parsed[key])
+        break
+    else:
+      out.append([])
+      missing += 1
+  if ids.size and missing == ids.size:
+    raise DataError(f"{FIELD}: {path} lists none of the examples (keys are "
+                    f"file names or ids, e.g. '{files[0]}')")
+  if missing:
+    logging.warning("%s: %d of %d examples not listed in %s; left out",
+                    FIELD, missing, ids.size, path)
+  return out
+
+
+def _parse_classes(values, keys: dict[str, int], num_classes: int, path: str,
+                   key) -> list[int]:
+  if not isinstance(values, list):
+    raise DataError(f"{path}: '{key}' must map to a list of classes")
+  out = set()
+  for value in values:
+    text = str(value).strip()
+    if not text:
+      continue
+    if text.lstrip("-").isdigit():
+      index = int(text)
+    elif text.lower() in keys:
+      index = keys[text.lower()]
+    else:
+      raise DataError(f"{path}: '{key}': unknown class '{text}'")
+    if not 0 <= index < num_classes:
+      raise DataError(f"{path}: '{key}': class {index} not in "
+                      f"[0, {num_classes})")
+    out.add(index)
+  return sorted(out)

@@ -1,0 +1,28 @@
+"""Overinterpretation on CIFAR-10: BGSIS for the ResNet-20 on the test images.
+
+  python -m jaxaudit.main --config=configs/cifar10_sis.py --workdir=/tmp/jaxaudit-c10-sis
+
+Features are single pixels, one per cent of them removed per selection step, and
+the SIS must keep p(predicted class) >= 0.99, as in Carter et al. (2021).
+`configs/cifar10_sis.py:fast` runs 256 images with 5% steps (about a minute on
+two CPU cores).
+"""
+
+from jaxaudit import config_defaults
+
+
+def get_config(arg: str = ""):
+  config = config_defaults.default_config()
+  config.stages = "evaluate,sis"
+  config.batch_size = 128
+  config.model.name = "cifar_resnet20"
+  config.model.checkpoint = "../shared/data/cifar10/resnet20.th"
+  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
+  config.sis.threshold = 0.99
+  config.sis.block_size = 1
+  config.sis.step_fraction = 0.0
+  config.sis.min_step_fraction = 0.01
+  if arg == "fast":
+    config.data.num_examples = 256
+    config.sis.min_step_fraction = 0.05
+  return config

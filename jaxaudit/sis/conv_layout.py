@@ -1,0 +1,87 @@
+"""Puts every convolution kernel of a traced function in the HWIO layout.
+
+XLA:CPU only rewrites convolutions into its fast (Eigen) form in the entry
+computation, not inside loop bodies (jax-ml/jax#12868). The input gradient of a
+convolution, which BGSIS needs at every step of its `lax.scan`, has its kernel
+in the HWOI layout, so inside the loop it falls back to a naive kernel about ten
+times slower. `canonical_convolutions(fn)` re-traces `fn` and feeds each
+convolution an explicitly transposed HWIO kernel: same numbers, fast everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.extend.core as jex
+from jax import lax
+import jax.numpy as jnp
+
+_INLINE = ("jit", "pjit", "closed_call", "custom_jvp_call", "custom_vjp_call")
+
+
+def _conv(lhs: jax.Array, rhs: jax.Array, **params: Any) -> jax.Array:
+  """conv_general_dilated with its kernel transposed to (spatial..., in, out)."""
+  numbers = params["dimension_numbers"]
+  spec = tuple(numbers.rhs_spec)  # (out, in, spatial...)
+  n = len(spec)
+  canonical = (n - 1, n - 2) + tuple(range(n - 2))
+  if spec != canonical:
+    rhs = jnp.transpose(rhs, spec[2:] + (spec[1], spec[0]))
+    params = dict(params, dimension_numbers=numbers._replace(rhs_spec=canonical))
+  return lax.conv_general_dilated_p.bind(lhs, rhs, **params)
+
+
+def _sub_jaxpr(eqn: jex.JaxprEqn) -> jex.ClosedJaxpr | None:
+  if eqn.primitive.name not in _INLINE:
+    return None
+  for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+    sub = eqn.params.get(key)
+    if isinstance(sub, jex.ClosedJaxpr):
+      return sub
+    if isinstance(sub, jex.Jaxpr):
+      return jex.ClosedJaxpr(sub, ())
+  return None
+
+
+def _evaluate(jaxpr: jex.Jaxpr, consts: list, args: list) -> list:
+  env: dict = {}
+
+  def read(v):
+    return v.val if isinstance(v, jex.Literal) else env[v]
+
+  env.update(zip(jaxpr.constvars, consts))
+  env.update(zip(jaxpr.invars, args))
+  for eqn in jaxpr.eqns:
+    invals = [read(v) for v in eqn.invars]
+    sub = _sub_jaxpr(eqn)
+    if eqn.primitive is lax.conv_general_dilated_p:
+      outs = [_conv(*invals, **eqn.params)]
+    elif sub is not None:
+      outs = _evaluate(sub.jaxpr, sub.consts, invals)
+    else:
+      params = eqn.primitive.get_bind_params(eqn.params)
+      outs = eqn.primitive.bind(*invals, **params)
+      if not eqn.primitive.multiple_results:
+        outs = [outs]
+    env.update(zip(eqn.outvars, outs))
+  return [read(v) for v in jaxpr.outvars]
+
+
+def canonical_convolutions(fn: Callable[..., Any]) -> Callable[..., Any]:
+  """`fn` with the same outputs, its convolutions given HWIO kernels.
+
+  Args:
+    fn: a function of arrays (pytrees allowed) to trace; apply it to a
+      function that already contains its gradients (e.g. `jax.grad(f)`).
+
+  Returns:
+    A function with `fn`'s signature and outputs.
+  """
+
+  def wrapped(*args):
+    closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+    outs = _evaluate(closed.jaxpr, closed.consts, jax.tree.leaves(args))
+    return jax.tree.unflatten(jax.tree.structure(shapes), outs)
+
+  return wrapped

@@ -1,0 +1,128 @@
+"""Feature masks for sufficient input subsets: the feature grid, baselines, bands.
+
+A feature is one cell of a square grid over the image: a single pixel (all three
+channels together) when `block_size` is 1, as on CIFAR-10, or a `block_size` x
+`block_size` block of pixels on large inputs. A mask holds one value per feature,
+1 = kept, 0 = replaced by the baseline pixel.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxaudit.errors import ConfigError
+from jaxaudit.models import cifar_resnet, resnet
+from jaxaudit.models.base import Classifier
+
+# The [0, 1] pixel each model family normalises to zero (its "mean pixel").
+_NORMALISATION_MEAN = {
+    "efficientnet_lite": (127.0 / 255.0,) * 3,
+    "cifar_resnet": cifar_resnet.MEAN,
+    "resnet": resnet.MEAN,
+}
+BASELINES = ("mean", "black", "gray")
+
+
+def baseline_pixel(model: Classifier, kind: str) -> np.ndarray:
+  """The RGB value that replaces masked pixels.
+
+  Args:
+    model: the classifier (its normalisation defines "mean").
+    kind: "mean" (the pixel the model normalises to zero), "black" or "gray".
+
+  Returns:
+    float32 [3] in [0, 1].
+  """
+  if kind == "black":
+    return np.zeros(3, np.float32)
+  if kind == "gray":
+    return np.full(3, 0.5, np.float32)
+  if kind != "mean":
+    raise ConfigError(f"config.sis.baseline: unknown '{kind}'; valid: "
+                      + ", ".join(BASELINES))
+  for prefix in sorted(_NORMALISATION_MEAN, key=len, reverse=True):
+    if model.name.startswith(prefix):
+      return np.asarray(_NORMALISATION_MEAN[prefix], np.float32)
+  raise ConfigError(f"config.sis.baseline: 'mean' is unknown for model "
+                    f"'{model.name}'; use 'black' or 'gray'")
+
+
+def resolve_block_size(block_size: int, image_size: int) -> int:
+  """`config.sis.block_size` (0 = auto: image_size // 32) -> block side."""
+  if block_size < 0:
+    raise ConfigError(f"config.sis.block_size must be >= 0, got {block_size}")
+  block = block_size or max(1, image_size // 32)
+  if image_size % block:
+    raise ConfigError(f"config.sis.block_size: {block} does not divide the "
+                      f"image size {image_size}")
+  return block
+
+
+def grid_side(image_size: int, block_size: int) -> int:
+  """Features per image side."""
+  return image_size // block_size
+
+
+def expand(mask: jax.Array, block_size: int) -> jax.Array:
+  """Feature mask [B, G * G] -> pixel mask [B, G * block, G * block, 1]."""
+  side = int(round(mask.shape[-1] ** 0.5))
+  grid = mask.reshape(mask.shape[:-1] + (side, side))
+  pixels = jnp.repeat(jnp.repeat(grid, block_size, -2), block_size, -1)
+  return pixels[..., None]
+
+
+def apply_mask(images: jax.Array, mask: jax.Array, baseline: jax.Array,
+               block_size: int) -> jax.Array:
+  """Kept features from `images`, the rest the baseline pixel.
+
+  Args:
+    images: float32 [B, H, W, 3] in [0, 1].
+    mask: float32 [B, F], F = (H / block_size)^2; 1 = kept.
+    baseline: float32 [3].
+    block_size: side of a feature in pixels.
+
+  Returns:
+    float32 [B, H, W, 3].
+  """
+  m = expand(mask, block_size)
+  return images * m + baseline * (1.0 - m)
+
+
+def top_ranked(ranks: jax.Array, count: jax.Array | int) -> jax.Array:
+  """float32 mask [B, F] keeping the features of rank < count (rank 0 = best)."""
+  count = jnp.asarray(count)
+  if count.ndim:
+    count = count[:, None]
+  return (ranks < count).astype(jnp.float32)
+
+
+def random_ranks(keys: jax.Array, num_features: int) -> jax.Array:
+  """A uniformly random ranking per example: keys [B] -> int32 [B, F]."""
+  return jax.vmap(lambda k: jax.random.permutation(k, num_features))(
+      keys).astype(jnp.int32)
+
+
+def border_band(side: int, block_size: int, fraction: float) -> np.ndarray:
+  """Pixels per feature that lie in the outer band of the image.
+
+  Args:
+    side: grid side G.
+    block_size: feature side in pixels.
+    fraction: band width as a fraction of the image side (rounded to pixels,
+      at least one pixel).
+
+  Returns:
+    float32 [G * G]: for each feature, how many of its pixels are in the band.
+  """
+  if not 0.0 < fraction < 0.5:
+    raise ConfigError("config.sis.border_fraction must be in (0, 0.5), got "
+                      f"{fraction}")
+  size = side * block_size
+  width = max(1, int(round(fraction * size)))
+  coord = np.arange(size)
+  edge = (coord < width) | (coord >= size - width)
+  band = edge[:, None] | edge[None, :]
+  cells = band.reshape(side, block_size, side, block_size).sum((1, 3))
+  return cells.reshape(-1).astype(np.float32)

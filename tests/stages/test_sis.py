@@ -1,0 +1,75 @@
+"""The SIS stage end to end on real CIFAR-10 images, on 1 and 8 devices."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CIFAR_DIR, ROOT, require_shared, run_job
+from jaxaudit import pipeline
+from jaxaudit.errors import ConfigError
+from jaxaudit.stages import sis as stage
+
+ARGS = {"data.num_examples": 12, "batch_size": 8, "sis.min_step_fraction": 0.1,
+        "sis.gallery_size": 3}
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+  npz = require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))
+  from configs import cifar10_sis  # pylint: disable=g-import-not-at-top
+  config = cifar10_sis.get_config()
+  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
+  config.data.npz = npz
+  config.stages = "sis"
+  config.data.num_examples = ARGS["data.num_examples"]
+  config.batch_size = ARGS["batch_size"]
+  config.sis.min_step_fraction = ARGS["sis.min_step_fraction"]
+  config.sis.gallery_size = ARGS["sis.gallery_size"]
+  workdir = tmp_path_factory.mktemp("sis1")
+  pipeline.run(config, str(workdir))
+  return workdir
+
+
+def test_summary_records_masks_and_report(job):
+  summary = json.loads((job / "summary.json").read_text())["sis"]
+  assert summary["threshold"] == 0.99
+  assert set(summary["subset_accuracy"]) == {"5%", "10%"}
+  assert summary["subset_accuracy"]["10%"] > summary["random_subset_accuracy"]["10%"]
+  assert 0 < summary["sis_size_median"] <= 1024
+  assert 0.0 <= summary["border_share_median"] <= 1.0
+  records = pd.read_parquet(job / "records" / "sis")
+  assert sorted(records["id"]) == list(range(12))
+  # 102 pixels per step: ceil(1024 / 102) = 11 steps.
+  assert len(records["curve"][0]) == len(summary["curve_fractions"]) == 11
+  masks = np.load(job / "records" / "sis" / "_masks-part-00000-of-00001.npz")
+  np.testing.assert_array_equal(np.sort(masks["ranks"], 1),
+                                np.tile(np.arange(1024), (12, 1)))
+  html = (job / "report.html").read_text()
+  assert "Overinterpretation" in html and "SIS pixels only" in html
+
+
+@pytest.mark.slow
+def test_identical_on_8_devices(job, tmp_path):
+  result = run_job(["--config=configs/cifar10_sis.py", f"--workdir={tmp_path}",
+                    f"--config.data.npz={CIFAR_DIR}/test_jpeg.npz",
+                    f"--config.model.checkpoint={CIFAR_DIR}/resnet20.th",
+                    "--config.stages=sis"]
+                   + [f"--config.{k}={v}" for k, v in ARGS.items()], devices=8)
+  assert result.returncode == 0, result.stderr[-3000:]
+  one = json.loads((job / "summary.json").read_text())
+  eight = json.loads((tmp_path / "summary.json").read_text())
+  assert one == eight
+  name = "_masks-part-00000-of-00001.npz"
+  np.testing.assert_array_equal(np.load(job / "records" / "sis" / name)["ranks"],
+                                np.load(tmp_path / "records" / "sis" / name)["ranks"])
+
+
+def test_bad_threshold_names_the_field():
+  from configs import cifar10_sis  # pylint: disable=g-import-not-at-top
+  config = cifar10_sis.get_config()
+  config.sis.threshold = 1.5
+  with pytest.raises(ConfigError, match="config.sis.threshold"):
+    stage.check_config(config.sis)

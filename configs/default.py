@@ -1,19 +1,23 @@
-"""The demo job: EfficientNet-Lite0 on real photos that scikit-image ships.
+"""The demo job: EfficientNet-Lite0 on real photos that scikit-image ships, every
+stage (evaluation, adversarial attacks, mistakes, explanations, MMD-critic,
+overinterpretation).
 
 Runs offline on a fresh install, on one CPU in a few minutes:
 
   python -m jaxaudit.main --config=configs/default.py --workdir=/tmp/jaxaudit-demo
 
-`configs/default.py:fast` shrinks the work for tests.
+`configs/default.py:fast` runs only the evaluation (for tests).
 """
 
 from jaxaudit import config_defaults
 
+STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
+
 
 def get_config(arg: str = ""):
   config = config_defaults.default_config()
-  config.stages = "evaluate"
+  config.stages = STAGES
   config.batch_size = 8
   if arg == "fast":
-    config.batch_size = 4
+    config.stages = "evaluate"
   return config

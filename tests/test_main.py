@@ -84,3 +84,27 @@ def test_lite0_accuracy_on_the_imagenet_sample(tmp_path):
   evaluate = json.loads((tmp_path / "summary.json").read_text())["evaluate"]
   assert evaluate["num_examples"] == 1000
   assert evaluate["top1"] >= 0.85 and evaluate["top5"] >= 0.95
+
+
+@pytest.mark.slow
+def test_default_job_runs_every_stage(tmp_path):
+  """The README's first command: every stage on the demo photos, offline."""
+  result = run_job(["--config=configs/default.py", f"--workdir={tmp_path}"],
+                   timeout=1800)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert list(summary) == sorted(["evaluate", "attack", "mistakes", "explain",
+                                  "criticism", "sis"])
+  mistakes = summary["mistakes"]
+  for source, plain in mistakes["top1"].items():
+    assert mistakes["rectified_top1"][source] >= plain, source
+  assert abs(sum(mistakes["error_categories"].values()) - 1) < 1e-6
+  attack = summary["attack"]
+  for name, by_eps in attack["robust_accuracy"].items():
+    values = list(by_eps.values())
+    assert all(v <= attack["clean_accuracy"] + 1e-9 for v in values), name
+  for stage in summary:
+    assert list((tmp_path / "records" / stage).glob("part-*.parquet")), stage
+  page = (tmp_path / "report.html").read_text()
+  for title in ("Evaluation", "Most confident mistakes"):
+    assert title in page

@@ -26,6 +26,7 @@ from jaxaudit import sharding
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.loading import load_model
 from jaxaudit.sis import bgsis
+from jaxaudit import conv_layout
 from jaxaudit.sis import masks
 
 
@@ -112,6 +113,10 @@ def train_chunk(apply_fn, tx: optax.GradientTransformation, state: TrainState,
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
     return loss, updates["batch_stats"]
 
+  # XLA:CPU's slow in-loop convolutions otherwise (see `conv_layout`).
+  grad_fn = conv_layout.canonical_convolutions(
+      jax.value_and_grad(loss_fn, has_aux=True))
+
   def step(state: TrainState, _):
     key = jax.random.fold_in(rng, state.step)
     pick, flip = jax.random.split(key)
@@ -119,8 +124,8 @@ def train_chunk(apply_fn, tx: optax.GradientTransformation, state: TrainState,
     x = images[idx]
     x = jnp.where(jax.random.bernoulli(flip, 0.5, (batch_size, 1, 1, 1)),
                   x[:, :, ::-1], x)
-    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, state.batch_stats, x, labels[idx])
+    (loss, stats), grads = grad_fn(state.params, state.batch_stats, x,
+                                   labels[idx])
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), stats,
                       opt_state, state.step + 1), loss

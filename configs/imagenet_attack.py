@@ -1,0 +1,41 @@
+"""EfficientNet-Lite0 on ImageNet images under attack: L-inf epsilons
+0.25..4/255, L2 0.1..1, and the plausibility of adversarial labels.
+
+  python -m jaxaudit.main --config=configs/imagenet_attack.py \
+      --config.data.dir=../shared/data/imagenet-sample \
+      --workdir=/tmp/jaxaudit-in-attack
+
+Sized for a GPU (the full 1000-image sample). `configs/imagenet_attack.py:fast`
+attacks 16 images with the stage's small CPU defaults.
+"""
+
+from jaxaudit import config_defaults
+
+
+def get_config(arg: str = ""):
+  variants = set(filter(None, arg.split(",")))
+  config = config_defaults.default_config()
+  config.stages = "evaluate,attack"
+  config.attack.attacks = "fgsm,pgd_linf,pgd_l2,deepfool,cw_l2"
+  config.batch_size = 32
+  config.data.dir = "../shared/data/imagenet-sample"
+  attack = config.attack
+  if "fast" in variants:
+    config.data.num_examples = 16
+    return config
+  linf = (0.25, 0.5, 1.0, 2.0, 4.0)  # In 1/255.
+  attack.fgsm.epsilons = linf
+  attack.pgd_linf.epsilons = linf
+  attack.pgd_l2.epsilons = (0.1, 0.25, 0.5, 1.0)
+  for name in ("pgd_linf", "pgd_l2"):
+    attack[name].steps = 10
+    attack[name].rel_stepsize = 0.25
+    attack[name].random_start = True
+  attack.deepfool.epsilons = (0.1, 0.25, 0.5, 1.0)
+  attack.deepfool.steps = 50
+  attack.deepfool.candidates = 10
+  attack.cw_l2.epsilons = (0.1, 0.25, 0.5, 1.0)
+  attack.cw_l2.binary_search_steps = 5
+  attack.cw_l2.steps = 50
+  attack.cw_l2.initial_const = 0.01
+  return config

@@ -1,0 +1,91 @@
+"""The attack stage end to end on the CIFAR ResNet-20 and real CIFAR-10 images."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CIFAR_DIR, require_shared, run_job
+from jaxaudit.errors import ConfigError
+from jaxaudit.stages import attack
+
+
+def _args(workdir, attacks="fgsm,pgd_linf", n=16):
+  npz = require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))
+  return ["--config=configs/cifar10_attack.py:fast", f"--workdir={workdir}",
+          f"--config.data.npz={npz}",
+          f"--config.model.checkpoint={CIFAR_DIR}/resnet20.th",
+          f"--config.data.num_examples={n}", "--config.batch_size=8",
+          "--config.attack.batch_size=8", f"--config.attack.attacks={attacks}",
+          "--config.attack.fgsm.epsilons=(1,2,4)",
+          "--config.attack.pgd_linf.epsilons=(1,2,4)",
+          "--config.attack.deepfool.epsilons=(0.1,0.5)",
+          "--config.attack.deepfool.steps=4",
+          "--config.attack.deepfool.candidates=3"]
+
+
+def test_summary_records_and_trust_checks(tmp_path):
+  result = run_job(_args(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())["attack"]
+  clean = summary["clean_accuracy"]
+  for name in ("fgsm", "pgd_linf"):
+    robust = list(summary["robust_accuracy"][name].values())
+    assert list(summary["robust_accuracy"][name]) == ["1/255", "2/255",
+                                                      "4/255"]
+    assert all(r <= clean for r in robust) and robust[-1] < clean
+    assert all(b <= a for a, b in zip(robust, robust[1:]))
+    # CIFAR-10 has no plausibility truth: plausible == plain.
+    assert summary["plausible_robust_accuracy"][name] == \
+        summary["robust_accuracy"][name]
+  assert summary["warnings"] == []
+  records = pd.read_parquet(tmp_path / "records" / "attack")
+  assert len(records) == 16 * 2 * 3
+  assert set(records["attack"]) == {"fgsm", "pgd_linf"}
+  assert (records["norm"] <= records["epsilon"] + 1e-6).all()
+  assert not records["plausible"].any()
+  assert "Adversarial robustness" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_identical_on_1_and_8_devices(tmp_path):
+  summaries = []
+  for devices in (1, 8):
+    workdir = tmp_path / f"d{devices}"
+    result = run_job(_args(workdir, "fgsm,pgd_linf,deepfool", n=12),
+                     devices=devices)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries.append(json.loads((workdir / "summary.json").read_text()))
+  one, eight = summaries[0]["attack"], summaries[1]["attack"]
+  for key in ("robust_accuracy", "plausible_robust_accuracy"):
+    for name in ("fgsm", "pgd_linf"):
+      assert one[key][name] == eight[key][name]
+    # DeepFool stops 2% past the decision boundary, so float rounding that
+    # differs between batch layouts may flip an example; allow one of 12.
+    for eps, value in one[key]["deepfool"].items():
+      assert abs(value - eight[key]["deepfool"][eps]) <= 1 / 12 + 1e-6
+
+
+def test_trust_warnings_flag_masking_signs():
+  summary = {"clean_accuracy": 0.5,
+             "robust_accuracy": {"fgsm": {"1/255": 0.3, "2/255": 0.4},
+                                 "pgd_linf": {"1/255": 0.35, "2/255": 0.2}}}
+  results = {name: {"eps_labels": ["1/255", "2/255"], "norm_type": "linf",
+                    "eps": np.asarray([1 / 255, 2 / 255]),
+                    "norm": np.zeros((4, 2))}
+             for name in ("fgsm", "pgd_linf")}
+  warnings = attack.trust_warnings(summary, results, tolerance=0.0)
+  assert any("fgsm: robust accuracy increases" in w for w in warnings)
+  assert any("pgd_linf weaker than fgsm at 1/255" in w for w in warnings)
+  results["fgsm"]["norm"][0, 1] = 3 / 255
+  assert any("outside" in w for w in attack.trust_warnings(summary, results,
+                                                           0.0))
+
+
+def test_unknown_attack_is_a_config_error():
+  config = attack.default_config()
+  config.attacks = "fgsm,pgd_l3"
+  with pytest.raises(ConfigError, match="config.attack.attacks.*pgd_linf"):
+    attack.attack_names(config)

@@ -1,0 +1,40 @@
+"""Every stage gives the same summary.json on 1 device, on 8 fake CPU devices and
+on 2 local processes x 4 fake devices."""
+
+import json
+
+import pytest
+
+from conftest import launch_local, run_job, synthetic_npz
+
+ALL_STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
+
+
+def _args(npz):
+  return ["--config=configs/cifar10_resnet20.py", f"--config.data.npz={npz}",
+          "--config.model.random_init_seed=0", "--config.batch_size=16",
+          f"--config.stages={ALL_STAGES}", "--config.resume.shard_size=24",
+          "--config.criticism.num_prototypes=3",
+          "--config.criticism.num_criticisms=2"]
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_every_stage_same_summary_on_every_layout(tmp_path):
+  npz = synthetic_npz(tmp_path, n=50)
+  summaries = {}
+  for devices in (1, 8):
+    workdir = tmp_path / f"devices{devices}"
+    result = run_job(_args(npz) + [f"--workdir={workdir}"], devices=devices,
+                     timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summaries[f"{devices} devices"] = (workdir / "summary.json").read_text()
+  workdir = tmp_path / "processes2"
+  result = launch_local(_args(npz) + [f"--workdir={workdir}"], timeout=1500)
+  logs = "".join(p.read_text()[-1500:] for p in (workdir / "logs").glob("*.log"))
+  assert result.returncode == 0, logs
+  summaries["2 processes x 4"] = (workdir / "summary.json").read_text()
+  reference = summaries["1 devices"]
+  assert set(json.loads(reference)) == set(ALL_STAGES.split(","))
+  for layout, text in summaries.items():
+    assert text == reference, layout

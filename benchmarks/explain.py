@@ -5,7 +5,8 @@
 The CIFAR-10 ResNet-20 (pretrained weights from ../shared when present) on real
 CIFAR test images (random ones otherwise); both sides use a black baseline,
 Gauss-Legendre nodes and the predicted class, timed in one run on the same
-machine. Prints a markdown table (images/s and the ratio), then the compiled
+machine, with the same gradient batch (Captum's `internal_batch_size` = images x
+chunk). Prints a markdown table (images/s and the ratio), then the compiled
 scratch memory of jaxaudit's IG for a small and a large number of steps (XLA's
 memory analysis), which stays flat because the steps are a `lax.scan` over
 chunks, next to Captum's peak RSS growth (no `internal_batch_size`).
@@ -97,13 +98,14 @@ def main(argv):
   def captum():
     return explainer.attribute(inputs, baselines=torch.zeros_like(inputs),
                                target=torch_targets, n_steps=_STEPS.value,
-                               method="gausslegendre")
+                               method="gausslegendre",
+                               internal_batch_size=len(images) * _CHUNK.value)
 
   torch_s = _median_time(captum, _REPEATS.value)
   n = len(images)
   print(f"\nIG, {_STEPS.value} Gauss-Legendre steps, CIFAR ResNet-20, {n} "
-        f"images, {os.cpu_count()} CPU cores, jax {jax.__version__}, torch "
-        f"{torch.__version__}\n")
+        f"images, gradient batch {n * _CHUNK.value}, {os.cpu_count()} CPU "
+        f"cores, jax {jax.__version__}, torch {torch.__version__}\n")
   print("| model | steps | jaxaudit images/s | Captum images/s | ratio |")
   print("|---|---|---|---|---|")
   print(f"| cifar_resnet20 | {_STEPS.value} | {n / jax_s:.1f} | "

@@ -13,6 +13,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxaudit import conv_layout
+
 LogitsFn = Callable[[jax.Array], jax.Array]  # images [B, H, W, 3] -> [B, K].
 
 
@@ -58,9 +60,11 @@ def target_gradients(logits_fn: LogitsFn, images: jax.Array,
     targets: int [B].
 
   Returns:
-    Gradients float32 [B, H, W, 3].
+    Gradients float32 [B, H, W, 3]. The convolutions get HWIO kernels
+    (`conv_layout`), ~5-10x faster on XLA:CPU inside the methods' scans.
   """
-  return jax.grad(lambda x: target_logits(logits_fn, x, targets).sum())(images)
+  grad = jax.grad(lambda x: target_logits(logits_fn, x, targets).sum())
+  return conv_layout.canonical_convolutions(grad)(images)
 
 
 def pixel_map(attributions: jax.Array) -> jax.Array:

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxaudit.sis import conv_layout
+from jaxaudit import conv_layout
 from jaxaudit.sis import masks
 
 

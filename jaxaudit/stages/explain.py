@@ -50,9 +50,10 @@ def default_config() -> ml_collections.ConfigDict:
           "chunk": 8,  # Path points per gradient batch; memory ~ chunk.
           "method": "gausslegendre",  # Or riemann_{left,right,middle,trapezoid}.
           "baseline": "black",  # black | uniform | blurred.
-          # > 0: probe the logit at probes + 1 points first and use a midpoint
-          # rule on cells of equal logit change (see adaptive_nodes).
-          "probes": 0,
+          # > 0: probe the logit at probes + 1 points first (forward passes
+          # only) and use a midpoint rule on cells of equal logit change (see
+          # adaptive_nodes); 0 = the plain rule, as Captum.
+          "probes": 64,
       },
       "smoothgrad": {"samples": 8, "noise": 0.15},
       "faithfulness": {

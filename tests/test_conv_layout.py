@@ -8,7 +8,7 @@ from jax import lax
 import numpy as np
 
 import flax.linen as nn
-from jaxaudit.sis import conv_layout
+from jaxaudit import conv_layout
 
 
 class _Net(nn.Module):

@@ -2,10 +2,11 @@
 
 XLA:CPU only rewrites convolutions into its fast (Eigen) form in the entry
 computation, not inside loop bodies (jax-ml/jax#12868). The input gradient of a
-convolution, which BGSIS needs at every step of its `lax.scan`, has its kernel
-in the HWOI layout, so inside the loop it falls back to a naive kernel about ten
-times slower. `canonical_convolutions(fn)` re-traces `fn` and feeds each
-convolution an explicitly transposed HWIO kernel: same numbers, fast everywhere.
+convolution, which BGSIS, integrated gradients and SmoothGrad need at every step
+of a `lax.scan`, has its kernel in the HWOI layout, so inside the loop it falls
+back to a naive kernel about ten times slower. `canonical_convolutions(fn)`
+re-traces `fn` and feeds each convolution an explicitly transposed HWIO kernel:
+same numbers, fast everywhere.
 """
 
 from __future__ import annotations

@@ -38,6 +38,28 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def put_global(tree: Any, target: NamedSharding) -> Any:
+  """Places a pytree that every process holds identically onto `target`.
+
+  On one process this is `jax.device_put`; across processes `device_put` refuses
+  shardings with devices of other hosts, so each leaf is built with
+  `jax.make_array_from_callback` from this process's copy (PRNG keys included).
+  """
+  if jax.process_count() == 1:
+    return jax.device_put(tree, target)
+
+  def put(leaf):
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(
+        leaf.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(put(jax.random.key_data(leaf)),
+                                      impl=jax.random.key_impl(leaf))
+    value = np.asarray(leaf)
+    return jax.make_array_from_callback(value.shape, target,
+                                        lambda index: value[index])
+
+  return jax.tree.map(put, tree)
+
+
 def round_batch_size(batch_size: int, mesh: Mesh) -> int:
   """The smallest multiple of the device count that is >= `batch_size`."""
   return max(mesh.size, int(math.ceil(batch_size / mesh.size)) * mesh.size)
@@ -87,7 +109,7 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
     max_local = local_n
   num_steps = max(1, math.ceil(max_local / local_batch))
   sharding = batch_sharding(mesh)
-  state = jax.device_put(state, replicated(mesh))
+  state = put_global(state, replicated(mesh))
   step = jax.jit(fn, out_shardings=sharding)
 
   def make_batch(i: int) -> Batch:

@@ -15,7 +15,7 @@ def _args(npz):
           "--config.model.random_init_seed=0", "--config.batch_size=16",
           f"--config.stages={ALL_STAGES}", "--config.resume.shard_size=24",
           "--config.criticism.num_prototypes=3",
-          "--config.criticism.num_criticisms=2"]
+          "--config.criticism.num_criticisms=2", "--config.explain.ig.probes=0"]
 
 
 @pytest.mark.slow

@@ -126,9 +126,9 @@ def kernel_row_sums(x: jax.Array, mask: jax.Array, gamma: jax.Array, *,
   padded = math.ceil(len(tiles) / mesh.size) * mesh.size
   tiles = np.concatenate([tiles, np.zeros((padded - len(tiles), 2), int)])
   replicated = NamedSharding(mesh, P())
-  x, mask, gamma = jax.device_put((x, mask, gamma), replicated)
-  tiles = jax.device_put(tiles.astype(np.int32),
-                         NamedSharding(mesh, P(sharding.DATA_AXIS)))
+  x, mask, gamma = sharding.put_global((x, mask, gamma), replicated)
+  tiles = sharding.put_global(tiles.astype(np.int32),
+                              NamedSharding(mesh, P(sharding.DATA_AXIS)))
   sums = _row_sums_sharded(x, mask, gamma, tiles, block_size=block_size,
                            mesh=mesh)
   sums = sums[:num_groups * blocks].reshape(num_groups, n)

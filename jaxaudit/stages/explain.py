@@ -262,6 +262,8 @@ def _summary(gathered: dict[str, np.ndarray], names: list[str]) -> dict:
           gathered[f"{name}/insertion_auc"].mean())
     if f"{name}/completeness_error" in gathered:
       prefix = "ig" if name == "integrated_gradients" else name
-      summary[f"{prefix}_completeness_error_median"] = float(
-          np.median(gathered[f"{name}/completeness_error"]))
+      # A relative error: 4 decimals, so float rounding that differs between
+      # device layouts cannot change summary.json.
+      summary[f"{prefix}_completeness_error_median"] = round(float(
+          np.median(gathered[f"{name}/completeness_error"])), 4)
   return summary

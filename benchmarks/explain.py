@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import resource
-import time
 
 from absl import app
 from absl import flags
@@ -26,6 +25,7 @@ import ml_collections
 import numpy as np
 import torch
 
+from benchmarks import timing
 from benchmarks import torch_models
 from jaxaudit.explain import integrated_gradients as ig
 from jaxaudit.models import load_model
@@ -39,16 +39,6 @@ _MEMORY_STEPS = flags.DEFINE_list("memory_steps", ["32", "256"],
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (median).")
 _CIFAR = flags.DEFINE_string("cifar_dir", "../shared/data/cifar10",
                              "Folder with resnet20.th and test_jpeg.npz.")
-
-
-def _median_time(fn, repeats: int) -> float:
-  fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def _setup():
@@ -89,7 +79,7 @@ def main(argv):
   targets = jnp.argmax(model.logits(params, jnp.asarray(images)), -1)
   run = _jax_ig(model, _STEPS.value)
   x = jnp.asarray(images)
-  jax_s = _median_time(
+  jax_s = timing.median_time(
       lambda: run(params, x, targets).block_until_ready(), _REPEATS.value)
   inputs = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
   explainer = IntegratedGradients(torch_model)
@@ -101,7 +91,7 @@ def main(argv):
                                method="gausslegendre",
                                internal_batch_size=len(images) * _CHUNK.value)
 
-  torch_s = _median_time(captum, _REPEATS.value)
+  torch_s = timing.median_time(captum, _REPEATS.value)
   n = len(images)
   print(f"\nIG, {_STEPS.value} Gauss-Legendre steps, CIFAR ResNet-20, {n} "
         f"images, gradient batch {n * _CHUNK.value}, {os.cpu_count()} CPU "

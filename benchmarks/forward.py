@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 
 from absl import app
 from absl import flags
@@ -21,6 +20,7 @@ import ml_collections
 import numpy as np
 import torch
 
+from benchmarks import timing
 from benchmarks import torch_models
 from jaxaudit.models import load_model
 from jaxaudit.models import efficientnet_lite
@@ -35,24 +35,14 @@ _CIFAR = flags.DEFINE_string("cifar_checkpoint", "../shared/data/cifar10/resnet2
 BATCH = {"efficientnet_lite0": 32, "cifar_resnet20": 256}
 
 
-def _median_time(fn, repeats: int) -> float:
-  fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
 def matmul_peak(repeats: int) -> float:
   """Best float32 matmul FLOP/s of XLA and PyTorch on a 2048^3 product."""
   n = 2048
   a = jnp.ones((n, n), jnp.float32)
   dot = jax.jit(jnp.dot)
-  jax_time = _median_time(lambda: dot(a, a).block_until_ready(), repeats)
+  jax_time = timing.median_time(lambda: dot(a, a).block_until_ready(), repeats)
   t = torch.ones(n, n)
-  torch_time = _median_time(lambda: torch.mm(t, t), repeats)
+  torch_time = timing.median_time(lambda: torch.mm(t, t), repeats)
   return 2 * n**3 / min(jax_time, torch_time)
 
 
@@ -80,10 +70,10 @@ def bench(name: str, repeats: int, peak: float) -> dict:
   xj = jnp.asarray(x)
   flops = forward.lower(params, xj).compile().cost_analysis()
   flops = (flops[0] if isinstance(flops, list) else flops).get("flops", 0.0)
-  jax_time = _median_time(lambda: forward(params, xj).block_until_ready(), repeats)
+  jax_time = timing.median_time(lambda: forward(params, xj).block_until_ready(), repeats)
   xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
   with torch.inference_mode():
-    torch_time = _median_time(lambda: reference(xt), repeats)
+    torch_time = timing.median_time(lambda: reference(xt), repeats)
   return {"model": name, "batch": batch,
           "jax_ips": batch / jax_time, "torch_ips": batch / torch_time,
           "ratio": torch_time / jax_time,

@@ -256,14 +256,14 @@ def _summary(gathered: dict[str, np.ndarray], names: list[str]) -> dict:
              "deletion_auc": {}, "insertion_auc": {}}
   for name in names:
     if f"{name}/deletion_auc" in gathered:
-      summary["deletion_auc"][name] = float(
-          gathered[f"{name}/deletion_auc"].mean())
-      summary["insertion_auc"][name] = float(
-          gathered[f"{name}/insertion_auc"].mean())
+      summary["deletion_auc"][name] = round(float(
+          gathered[f"{name}/deletion_auc"].mean()), 4)
+      summary["insertion_auc"][name] = round(float(
+          gathered[f"{name}/insertion_auc"].mean()), 4)
     if f"{name}/completeness_error" in gathered:
       prefix = "ig" if name == "integrated_gradients" else name
-      # A relative error: 4 decimals, so float rounding that differs between
-      # device layouts cannot change summary.json.
+      # 4 decimals (here and for the AUCs), so float rounding that differs
+      # between device layouts does not change summary.json.
       summary[f"{prefix}_completeness_error_median"] = round(float(
           np.median(gathered[f"{name}/completeness_error"])), 4)
   return summary

@@ -9,36 +9,20 @@
 """
 
 from jaxaudit import config_defaults
+from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
   variants = set(filter(None, arg.split(",")))
-  config = config_defaults.default_config()
-  depth = 56 if "resnet56" in variants else 20
+  config = config_defaults.cifar10_config(56 if "resnet56" in variants else 20)
   config.stages = "evaluate,attack"
   config.attack.attacks = "fgsm,pgd_linf,pgd_l2,deepfool,cw_l2"
-  config.batch_size = 250
-  config.model.name = f"cifar_resnet{depth}"
-  config.model.checkpoint = f"../shared/data/cifar10/resnet{depth}.th"
-  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
   config.data.num_examples = 1000
   attack = config.attack
   attack.batch_size = 100
-  linf = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # In 1/255.
-  attack.fgsm.epsilons = linf
-  attack.pgd_linf.epsilons = linf
-  attack.pgd_l2.epsilons = (0.05, 0.1, 0.25, 0.5, 1.0)
-  for name in ("pgd_linf", "pgd_l2"):
-    attack[name].steps = 10
-    attack[name].rel_stepsize = 0.25
-    attack[name].random_start = True
-  attack.deepfool.epsilons = (0.05, 0.1, 0.25, 0.5)
-  attack.deepfool.steps = 50
-  attack.deepfool.candidates = 10
-  attack.cw_l2.epsilons = (0.05, 0.1, 0.25, 0.5)
-  attack.cw_l2.binary_search_steps = 5
-  attack.cw_l2.steps = 50
-  attack.cw_l2.initial_const = 0.01
+  attack_stage.set_full_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                              pgd_l2=(0.05, 0.1, 0.25, 0.5, 1.0),
+                              minimal_l2=(0.05, 0.1, 0.25, 0.5))
   if "fast" in variants:
     config.data.num_examples = 64
     attack.batch_size = 32

@@ -11,12 +11,8 @@ from jaxaudit import config_defaults
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.default_config()
+  config = config_defaults.cifar10_config()
   config.stages = "evaluate,criticism"
-  config.batch_size = 250
-  config.model.name = "cifar_resnet20"
-  config.model.checkpoint = "../shared/data/cifar10/resnet20.th"
-  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
   config.criticism.group_by = "true_class"
   config.criticism.num_prototypes = 8
   config.criticism.num_criticisms = 8

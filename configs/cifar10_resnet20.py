@@ -12,17 +12,12 @@ runs both:
 from jaxaudit import config_defaults
 from jaxaudit import sweep
 
-SHARED = "../shared/data/cifar10"
+SHARED = config_defaults.CIFAR10_SHARED
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.default_config()
-  depth = 56 if arg == "resnet56" else 20
+  config = config_defaults.cifar10_config(56 if arg == "resnet56" else 20)
   config.stages = "evaluate"
-  config.batch_size = 250
-  config.model.name = f"cifar_resnet{depth}"
-  config.model.checkpoint = f"{SHARED}/resnet{depth}.th"
-  config.data.npz = f"{SHARED}/test_jpeg.npz"
   return config
 
 

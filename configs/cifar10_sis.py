@@ -12,12 +12,9 @@ from jaxaudit import config_defaults
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.default_config()
+  config = config_defaults.cifar10_config()
   config.stages = "evaluate,sis"
   config.batch_size = 128
-  config.model.name = "cifar_resnet20"
-  config.model.checkpoint = "../shared/data/cifar10/resnet20.th"
-  config.data.npz = "../shared/data/cifar10/test_jpeg.npz"
   config.sis.threshold = 0.99
   config.sis.block_size = 1
   config.sis.step_fraction = 0.0

@@ -10,6 +10,7 @@ attacks 16 images with the stage's small CPU defaults.
 """
 
 from jaxaudit import config_defaults
+from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
@@ -23,19 +24,7 @@ def get_config(arg: str = ""):
   if "fast" in variants:
     config.data.num_examples = 16
     return config
-  linf = (0.25, 0.5, 1.0, 2.0, 4.0)  # In 1/255.
-  attack.fgsm.epsilons = linf
-  attack.pgd_linf.epsilons = linf
-  attack.pgd_l2.epsilons = (0.1, 0.25, 0.5, 1.0)
-  for name in ("pgd_linf", "pgd_l2"):
-    attack[name].steps = 10
-    attack[name].rel_stepsize = 0.25
-    attack[name].random_start = True
-  attack.deepfool.epsilons = (0.1, 0.25, 0.5, 1.0)
-  attack.deepfool.steps = 50
-  attack.deepfool.candidates = 10
-  attack.cw_l2.epsilons = (0.1, 0.25, 0.5, 1.0)
-  attack.cw_l2.binary_search_steps = 5
-  attack.cw_l2.steps = 50
-  attack.cw_l2.initial_const = 0.01
+  attack_stage.set_full_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0),
+                              pgd_l2=(0.1, 0.25, 0.5, 1.0),
+                              minimal_l2=(0.1, 0.25, 0.5, 1.0))
   return config

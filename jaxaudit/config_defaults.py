@@ -46,3 +46,23 @@ def default_config() -> ml_collections.ConfigDict:
     module = importlib.import_module(f"jaxaudit.stages.{name}")
     config[name] = module.default_config()
   return config
+
+
+CIFAR10_SHARED = "../shared/data/cifar10"
+
+
+def cifar10_config(depth: int = 20,
+                   folder: str = CIFAR10_SHARED) -> ml_collections.ConfigDict:
+  """`default_config()` for a pretrained CIFAR ResNet on the CIFAR-10 test .npz.
+
+  Args:
+    depth: 20 or 56 (the shared `resnet<depth>.th` weights).
+    folder: holds `resnet<depth>.th` and `test_jpeg.npz` (default: the shared
+      data beside the checkout, relative to the repository root).
+  """
+  config = default_config()
+  config.batch_size = 250
+  config.model.name = f"cifar_resnet{depth}"
+  config.model.checkpoint = f"{folder}/resnet{depth}.th"
+  config.data.npz = f"{folder}/test_jpeg.npz"
+  return config

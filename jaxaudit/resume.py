@@ -69,12 +69,6 @@ def _all_processes(flags: np.ndarray) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(flags)).all(axis=0)
 
 
-def _max_over_processes(value: int) -> int:
-  if jax.process_count() == 1:
-    return value
-  return int(np.max(multihost_utils.process_allgather(np.int64(value))))
-
-
 def map_batches_resumable(
     fn: Callable[[Any, sharding.Batch], sharding.Batch], state: Any,
     inputs: dict[str, np.ndarray], ids: np.ndarray, *, mesh, batch_size: int,
@@ -94,7 +88,7 @@ def map_batches_resumable(
     fn's outputs for the n process-local examples, NumPy [n, ...].
   """
   local_n = len(ids)
-  num_shards = max(1, math.ceil(_max_over_processes(local_n) / shard_size))
+  num_shards = max(1, math.ceil(sharding.max_over_processes(local_n) / shard_size))
   store = ShardStore(root, jax.process_index())
   bounds = [(k * shard_size, min((k + 1) * shard_size, local_n))
             for k in range(num_shards)]

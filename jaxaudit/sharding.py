@@ -60,6 +60,13 @@ def put_global(tree: Any, target: NamedSharding) -> Any:
   return jax.tree.map(put, tree)
 
 
+def max_over_processes(value: int) -> int:
+  """The largest `value` of any process (a collective: every process calls it)."""
+  if jax.process_count() == 1:
+    return int(value)
+  return int(np.max(multihost_utils.process_allgather(np.int64(value))))
+
+
 def round_batch_size(batch_size: int, mesh: Mesh) -> int:
   """The smallest multiple of the device count that is >= `batch_size`."""
   return max(mesh.size, int(math.ceil(batch_size / mesh.size)) * mesh.size)
@@ -103,11 +110,7 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
   global_batch = round_batch_size(batch_size, mesh)
   local_batch = global_batch // jax.process_count()
   local_n = len(next(iter(inputs.values())))
-  if jax.process_count() > 1:
-    max_local = int(np.max(multihost_utils.process_allgather(np.int64(local_n))))
-  else:
-    max_local = local_n
-  num_steps = max(1, math.ceil(max_local / local_batch))
+  num_steps = max(1, math.ceil(max_over_processes(local_n) / local_batch))
   sharding = batch_sharding(mesh)
   state = put_global(state, replicated(mesh))
   step = jax.jit(fn, out_shardings=sharding)
@@ -159,7 +162,7 @@ def gather_to_all(local: dict[str, np.ndarray],
     order = np.argsort(local["id"], kind="stable")
     return {k: np.asarray(v)[order] for k, v in local.items()}
   n_local = len(ids)
-  max_local = int(np.max(multihost_utils.process_allgather(np.int64(n_local))))
+  max_local = max_over_processes(n_local)
   padded = {}
   for key, value in local.items():
     value = np.asarray(value)

@@ -61,6 +61,34 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
+def set_full_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
+                   pgd_l2: tuple[float, ...],
+                   minimal_l2: tuple[float, ...]) -> None:
+  """Sets `config.attack` to full-strength attacks over epsilon sweeps.
+
+  Args:
+    cfg: `config.attack`, changed in place.
+    linf: FGSM and PGD-L-inf epsilons (in 1/255).
+    pgd_l2: PGD-L2 epsilons ([0, 1]-pixel units).
+    minimal_l2: DeepFool and C&W-L2 epsilons at which their minimal
+      perturbations are scored.
+  """
+  cfg.fgsm.epsilons = linf
+  cfg.pgd_linf.epsilons = linf
+  cfg.pgd_l2.epsilons = pgd_l2
+  for name in ("pgd_linf", "pgd_l2"):
+    cfg[name].steps = 10
+    cfg[name].rel_stepsize = 0.25
+    cfg[name].random_start = True
+  cfg.deepfool.epsilons = minimal_l2
+  cfg.deepfool.steps = 50
+  cfg.deepfool.candidates = 10
+  cfg.cw_l2.epsilons = minimal_l2
+  cfg.cw_l2.binary_search_steps = 5
+  cfg.cw_l2.steps = 50
+  cfg.cw_l2.initial_const = 0.01
+
+
 def attack_names(cfg: ml_collections.ConfigDict) -> list[str]:
   """`config.attack.attacks` -> validated names, in order."""
   if not isinstance(cfg.attacks, str):

@@ -75,16 +75,19 @@ def _run(config, tmp_path):
   return summary, pd.read_parquet(os.path.join(workdir, "records", "mistakes"))
 
 
-def test_cifar_job_reports_only_what_applies(tmp_path):
+def _cifar_config(tmp_path, n: int):
+  """The mistakes stage of the shared ResNet-20 on the first n CIFAR images."""
   with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
-    np.savez(tmp_path / "c.npz", images=z["images"][:48],
-             labels=z["labels"][:48])
-  config = config_defaults.default_config()
+    np.savez(tmp_path / "c.npz", images=z["images"][:n], labels=z["labels"][:n])
+  config = config_defaults.cifar10_config(folder=CIFAR_DIR)
   config.stages = "mistakes"
   config.batch_size = 16
-  config.model.name = "cifar_resnet20"
-  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
   config.data.npz = str(tmp_path / "c.npz")
+  return config
+
+
+def test_cifar_job_reports_only_what_applies(tmp_path):
+  config = _cifar_config(tmp_path, 48)
   config.mistakes.bootstrap_samples = 100
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
@@ -99,20 +102,12 @@ def test_cifar_job_reports_only_what_applies(tmp_path):
 
 
 def test_cifar_user_superclasses(tmp_path):
-  with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
-    np.savez(tmp_path / "c.npz", images=z["images"][:32],
-             labels=z["labels"][:32])
+  config = _cifar_config(tmp_path, 32)
   groups = tmp_path / "groups.json"
   animals = ["bird", "cat", "deer", "dog", "frog", "horse"]
   groups.write_text(json.dumps(
       {c: "animal" if c in animals else "vehicle" for c in
        ["airplane", "automobile", "ship", "truck"] + animals}))
-  config = config_defaults.default_config()
-  config.stages = "mistakes"
-  config.batch_size = 16
-  config.model.name = "cifar_resnet20"
-  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
-  config.data.npz = str(tmp_path / "c.npz")
   config.mistakes.superclass = str(groups)
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]

@@ -7,9 +7,10 @@ against random 5% subsets, on the CIFAR-10 test images split 8,000 / 2,000.
 To fit a 2-core CPU budget, selection removes 30% of the remaining pixels per
 step, at least 20 (11 steps; the 5% subset, 52 pixels, is still decided in steps
 of 19-25), and each model trains 200 steps of 128 (3.2 epochs of the 8,000
-images). With 10%/10-pixel steps (33) and 2,000 training steps the ranking alone
-took ~26 minutes on a loaded 2-core machine. `configs/cifar10_sis_retrain.py:fast`
-(tests) ranks 64 images and trains a few steps.
+images). On an idle 2-core CPU ranking took 8.5 minutes and the two trainings
+13.5; held-out accuracy 0.512 on SIS subsets vs 0.379 on random ones.
+`configs/cifar10_sis_retrain.py:fast` (tests) ranks 64 images and trains a few
+steps.
 """
 
 import ml_collections

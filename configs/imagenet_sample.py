@@ -14,4 +14,9 @@ def get_config(arg: str = ""):
   config.stages = "evaluate"
   config.batch_size = 32
   config.data.dir = "../shared/data/imagenet-sample"
+  # Lite0's logit along the path from black is piecewise linear with thousands
+  # of kinks; median IG completeness error on 4 sample images: 5.7% at 64
+  # Gauss-Legendre steps, 1.6% at 128, 0.36% at 256.
+  config.explain.ig.steps = 256
+  config.explain.ig.probes = 0
   return config

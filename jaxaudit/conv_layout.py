@@ -3,10 +3,12 @@
 XLA:CPU only rewrites convolutions into its fast (Eigen) form in the entry
 computation, not inside loop bodies (jax-ml/jax#12868). The input gradient of a
 convolution, which BGSIS, integrated gradients and SmoothGrad need at every step
-of a `lax.scan`, has its kernel in the HWOI layout, so inside the loop it falls
-back to a naive kernel about ten times slower. `canonical_convolutions(fn)`
-re-traces `fn` and feeds each convolution an explicitly transposed HWIO kernel:
-same numbers, fast everywhere.
+of a `lax.scan`, has its kernel in the HWOI layout, and the kernel gradient,
+which training needs, has its input and output with batch and feature swapped;
+inside the loop both fall back to a naive kernel ten to a hundred times slower.
+`canonical_convolutions(fn)` re-traces `fn` and gives each convolution explicitly
+transposed NHWC inputs and outputs and an HWIO kernel: same numbers, fast
+everywhere.
 """
 
 from __future__ import annotations
@@ -22,15 +24,27 @@ _INLINE = ("jit", "pjit", "closed_call", "custom_jvp_call", "custom_vjp_call")
 
 
 def _conv(lhs: jax.Array, rhs: jax.Array, **params: Any) -> jax.Array:
-  """conv_general_dilated with its kernel transposed to (spatial..., in, out)."""
+  """conv_general_dilated on (batch, spatial..., feature) inputs and outputs
+  and a (spatial..., in, out) kernel, transposing whatever is not."""
   numbers = params["dimension_numbers"]
-  spec = tuple(numbers.rhs_spec)  # (out, in, spatial...)
-  n = len(spec)
-  canonical = (n - 1, n - 2) + tuple(range(n - 2))
-  if spec != canonical:
-    rhs = jnp.transpose(rhs, spec[2:] + (spec[1], spec[0]))
-    params = dict(params, dimension_numbers=numbers._replace(rhs_spec=canonical))
-  return lax.conv_general_dilated_p.bind(lhs, rhs, **params)
+  n = lhs.ndim
+  spatial = tuple(range(1, n - 1))
+  data = (0, n - 1) + spatial  # (batch, feature, spatial...) positions.
+  kernel = (n - 1, n - 2) + tuple(range(n - 2))  # (out, in, spatial...).
+  lhs_spec, rhs_spec, out_spec = (tuple(s) for s in numbers)
+  if lhs_spec != data:
+    lhs = jnp.transpose(lhs, (lhs_spec[0],) + lhs_spec[2:] + (lhs_spec[1],))
+  if rhs_spec != kernel:
+    rhs = jnp.transpose(rhs, rhs_spec[2:] + (rhs_spec[1], rhs_spec[0]))
+  out = lax.conv_general_dilated_p.bind(
+      lhs, rhs, **dict(params, dimension_numbers=lax.ConvDimensionNumbers(
+          data, kernel, data)))
+  if out_spec == data:
+    return out
+  order = [0] * n  # Output axis out_spec[k] comes from axis data[k].
+  for position, axis in zip(out_spec, data):
+    order[position] = axis
+  return jnp.transpose(out, order)
 
 
 def _sub_jaxpr(eqn: jex.JaxprEqn) -> jex.ClosedJaxpr | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 
 from absl import logging
 import jax
@@ -20,7 +19,7 @@ from jaxaudit.models import load_model
 from jaxaudit.report import html as report_html
 from jaxaudit.report import sections as rs
 from jaxaudit.stages import STAGES
-from jaxaudit.stages.base import StageContext, StageOutput
+from jaxaudit.stages.base import StageContext, StageOutput, stage_rng
 
 CONFIG_FILE = "config.json"
 # Fields that may differ between a killed run and its resumption.
@@ -66,11 +65,6 @@ def _diff(a, b, prefix=""):
       yield from _diff(a.get(key), b.get(key), f"{prefix}{key}.")
   elif a != b:
     yield prefix.rstrip(".")
-
-
-def stage_rng(seed: int, name: str) -> jax.Array:
-  """A stage's key depends on the seed and its name, not on the stage order."""
-  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:

@@ -1,4 +1,4 @@
-"""HWIO kernels for convolutions: same numbers, and no HWOI kernel left in loops."""
+"""NHWC / HWIO convolutions: same numbers, and no other layout left in loops."""
 
 import re
 
@@ -21,29 +21,55 @@ class _Net(nn.Module):
     return nn.Conv(4, (3, 3))(x).mean((1, 2))
 
 
-def _grad_fn():
+def _grad_fn(argnums=1):
+  """Input gradients (argnums=1) or parameter gradients (argnums=0)."""
   net = _Net()
   params = net.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
-  return params, jax.grad(lambda p, x: net.apply(p, x)[:, 0].sum(), argnums=1)
+  return params, jax.grad(lambda p, x: net.apply(p, x)[:, 0].sum(),
+                          argnums=argnums)
 
 
 def test_same_gradient_as_plain_autodiff():
-  params, grad = _grad_fn()
   x = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3))
+  params, grad = _grad_fn()
   np.testing.assert_array_equal(
       jax.jit(grad)(params, x),
       jax.jit(conv_layout.canonical_convolutions(grad))(params, x))
+  params, grad = _grad_fn(argnums=0)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
+                                                       atol=1e-6),
+               jax.jit(grad)(params, x),
+               jax.jit(conv_layout.canonical_convolutions(grad))(params, x))
 
 
-def test_kernels_in_a_scan_are_hwio():
-  params, grad = _grad_fn()
+def _layouts(text):
+  """(input, kernel, output) layouts of every convolution in StableHLO text."""
+  return set(re.findall(
+      r"dim_numbers = \[([^\]]*)\]x\[([^\]]*)\]->\[([^\]]*)\]", text))
+
+
+def test_convolutions_in_a_scan_are_nhwc_hwio():
   x = jnp.zeros((2, 32, 32, 3))
+  canonical = {("b, 0, 1, f", "0, 1, i, o", "b, 0, 1, f")}
+  params, grad = _grad_fn()
 
-  def kernel_specs(g):
-    loop = lambda p, x: lax.scan(lambda c, _: (g(p, c), None), x, None,
+  def input_grad_loop(g):
+    return lambda p, x: lax.scan(lambda c, _: (g(p, c), None), x, None,
                                  length=2)[0]
-    text = jax.jit(loop).lower(params, x).as_text()
-    return set(re.findall(r"dim_numbers = \[[^\]]*\]x\[([^\]]*)\]", text))
 
-  assert kernel_specs(grad) - {"0, 1, i, o"}  # autodiff's HWOI kernels ...
-  assert kernel_specs(conv_layout.canonical_convolutions(grad)) == {"0, 1, i, o"}
+  def layouts(loop):
+    return _layouts(jax.jit(loop).lower(params, x).as_text())
+
+  assert layouts(input_grad_loop(grad)) - canonical  # autodiff's HWOI ...
+  assert layouts(input_grad_loop(
+      conv_layout.canonical_convolutions(grad))) == canonical
+  params, grad = _grad_fn(argnums=0)
+
+  def train_loop(g):  # Kernel gradients: batch and feature swapped.
+    return lambda p, x: lax.scan(
+        lambda c, _: (jax.tree.map(lambda a, b: a - b, c, g(c, x)), None), p,
+        None, length=2)[0]
+
+  assert layouts(train_loop(grad)) - canonical
+  assert layouts(train_loop(
+      conv_layout.canonical_convolutions(grad))) == canonical

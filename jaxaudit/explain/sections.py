@@ -92,20 +92,16 @@ def _overlays(ctx: StageContext, arrays: dict, gathered: dict, maps: dict,
 
 def _adversarial(ctx: StageContext, gathered: dict, maps: dict,
                  names: list[str]) -> list:
-  attack = ctx.outputs.get("attack")
   methods = [n[len("adversarial_"):] for n in names
              if n.startswith("adversarial_")]
-  if attack is None or not methods:
+  if not methods:
     return []
   row_of = {int(i): k for k, i in enumerate(gathered["id"])}
-  adv_row = {int(i): k for k, i in enumerate(attack.arrays["id"])}
   class_names = ctx.model.class_names
   rows = []
   for image, i, m in zip(ctx.data.fetch(maps["id"]), maps["id"],
                          range(len(maps["id"]))):
-    adv = np.asarray(attack.arrays["adv_images"][adv_row[int(i)]])
-    if adv.dtype != np.uint8:
-      adv = np.clip(np.round(adv * 255), 0, 255).astype(np.uint8)
+    adv = maps["adversarial/image"][m]
     r = row_of[int(i)]
     tiles = [rs.Tile(image, f"clean: {class_names[gathered['target'][r]]}")]
     tiles += [rs.Tile(overlay(image, maps[f"{n}/map"][m]), f"{n} (clean)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -174,6 +175,8 @@ def train_variant(config: ml_collections.ConfigDict, name: str,
   while int(state.step) < cfg.num_steps:
     state, losses = chunk(state, images, labels, rng)
     manager.save(int(state.step), args=ocp.args.StandardSave(state))
+    logging.info("%s subsets: step %d/%d, mean loss %.3f", name,
+                 int(state.step), cfg.num_steps, float(jnp.mean(losses)))
   manager.wait_until_finished()
   trained = {"params": state.params, "batch_stats": state.batch_stats}
   return {"accuracy": accuracy(model.module.apply, trained, test[0], test[1],

@@ -268,9 +268,39 @@ def run(ctx: StageContext) -> StageOutput:
       summary=summary, records=gathered,
       sections=attack_report.sections(summary, results, names,
                                      *_gallery(ctx, results, arrays)),
-      arrays={"id": arrays["id"],
-              "adv_class": np.stack(adv_columns, axis=1).astype(np.int64),
-              "variant": np.asarray(variants)})
+      arrays=dict({"id": arrays["id"],
+                   "adv_class": np.stack(adv_columns, axis=1).astype(np.int64),
+                   "variant": np.asarray(variants)},
+                  **{f"min_norm/{name}": results[name]["min_norm"]
+                     for name in names if name in attacks_lib.MINIMAL}))
+
+
+def gallery_adversary(cfg: ml_collections.ConfigDict, logits_fn, rng: jax.Array):
+  """The gallery attack at its largest epsilon, for this stage and later ones.
+
+  Args:
+    cfg: `config.attack`.
+    logits_fn: [B, H, W, C] images in [0, 1] -> [B, K] logits.
+    rng: the attack stage's key (`stage_rng(seed, "attack")` in a job).
+
+  Returns:
+    A jittable `(images [B, H, W, C], labels [B], ids [B]) -> (adversarial
+    images [B, H, W, C], adversarial classes [B])`: per-example keys, so the
+    same adversarials the stage found, or None when `cfg.gallery_attack` is not
+    among `cfg.attacks`.
+  """
+  name = cfg.gallery_attack
+  if name not in attack_names(cfg):
+    return None
+  eps, _ = epsilons(name, cfg[name])
+  attack = make_attack(logits_fn, name, cfg[name], eps[-1:])
+  key = jax.random.fold_in(rng, 0)
+
+  def adversary(images, labels, ids):
+    out = attack(images, labels, sharding.example_keys(key, ids))
+    return out.clipped[0], out.adv_class[0]
+
+  return adversary
 
 
 def _gallery(ctx: StageContext, results: dict, arrays: dict
@@ -290,15 +320,13 @@ def _gallery(ctx: StageContext, results: dict, arrays: dict
     return [], ""
   ids = arrays["id"][rows]
   images = ctx.data.fetch(ids).astype(np.float32) / 255.0
-  attack = make_attack(ctx.model.logits_fn(ctx.params), name, cfg[name],
-                       result["eps"][-1:])
-  keys = sharding.example_keys(jax.random.fold_in(ctx.rng, 0),
-                               jnp.asarray(ids, jnp.int32))
-  out = jax.jit(attack)(jnp.asarray(images), jnp.asarray(arrays["label"][rows],
-                                                         jnp.int32), keys)
+  adversary = gallery_adversary(cfg, ctx.model.logits_fn(ctx.params), ctx.rng)
+  adv_images, adv_class = jax.jit(adversary)(
+      jnp.asarray(images), jnp.asarray(arrays["label"][rows], jnp.int32),
+      jnp.asarray(ids, jnp.int32))
   tiles = attack_report.gallery_rows(
-      images, np.asarray(out.clipped[0]), arrays["label"][rows],
-      arrays["prediction"][rows], np.asarray(out.adv_class[0]),
+      images, np.asarray(adv_images), arrays["label"][rows],
+      arrays["prediction"][rows], np.asarray(adv_class),
       ctx.model.class_names)
   return tiles, f"{name} at {result['eps_labels'][-1]}: clean / adversarial / perturbation"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 from typing import Any, Callable
 
 import jax
@@ -23,6 +24,11 @@ from jaxaudit import sharding
 from jaxaudit.data.dataset import Dataset
 from jaxaudit.models.base import Classifier, Params
 from jaxaudit.report.sections import Section
+
+
+def stage_rng(seed: int, name: str) -> jax.Array:
+  """A stage's key depends on the seed and its name, not on the stage order."""
+  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
 
 
 @dataclasses.dataclass

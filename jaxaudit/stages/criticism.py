@@ -20,6 +20,7 @@ from jaxaudit.stages import forward
 from jaxaudit.stages.base import StageContext, StageOutput
 from jaxaudit.taxonomy import metaclass
 
+DEFAULT_ADVERSARIAL_ARRAY = "min_norm/deepfool"
 GROUP_BY = ("auto", "true_class", "predicted_class", "superclass", "global")
 
 
@@ -34,7 +35,9 @@ def default_config() -> ml_collections.ConfigDict:
       "gamma": 0.0,  # RBF width; 0 = 1 / median squared distance per group.
       "regularizer": "logdet",  # or "none".
       "block_size": 512,  # Kernel tile side.
-      "adversarial_array": "",  # attack-stage array; "" = a DeepFool norm.
+      # Attack-stage array of minimal adversarial distances (DeepFool's L2 by
+      # default; "min_norm/cw_l2" for C&W) ranking criticisms when it ran.
+      "adversarial_array": DEFAULT_ADVERSARIAL_ARRAY,
       "report_groups": 40,  # Groups shown in report.html.
   })
 
@@ -92,25 +95,20 @@ def group_examples(group_by: str, labels: np.ndarray,
 
 
 def _adversarial_distance(ctx: StageContext, num: int) -> np.ndarray | None:
-  """The attack stage's minimal adversarial distance per example, if any."""
+  """The attack stage's minimal adversarial distance [N] (inf where none was
+  found) from `config.criticism.adversarial_array`, or None."""
   attack = ctx.outputs.get("attack")
-  if attack is None:
-    return None
   key = ctx.config.criticism.adversarial_array
-  if not key:
-    found = sorted(k for k, v in attack.arrays.items()
-                   if "deepfool" in k.lower() and np.ndim(v) == 1
-                   and any(w in k.lower() for w in ("norm", "dist")))
-    key = found[0] if found else ""
-  if not key:
+  if attack is None or (key == DEFAULT_ADVERSARIAL_ARRAY
+                        and key not in attack.arrays):
     return None
   if key not in attack.arrays:
     raise ConfigError(f"config.criticism.adversarial_array: no attack array "
                       f"'{key}'; have {', '.join(sorted(attack.arrays))}")
   distance = np.asarray(attack.arrays[key], np.float64)
   if distance.shape != (num,):
-    raise ValueError(f"attack array '{key}' has shape {distance.shape}, "
-                     f"expected [{num}]")
+    raise ConfigError(f"config.criticism.adversarial_array: '{key}' has shape "
+                      f"{distance.shape}, expected [{num}]")
   return distance
 
 
@@ -214,7 +212,7 @@ def _sections(ctx, selection, present, names, ids, distance,
       images = ctx.data.fetch(ids[chosen])
       gallery_rows.append([rs.Tile(
           img, f"{role} {k + 1}\nw = {selection.witness[row]:+.4f}"
-          + (f"\nDeepFool {distance[row]:.3g}" if distance is not None
+          + (f"\nadversarial dist. {distance[row]:.3g}" if distance is not None
              else "")) for k, (img, row) in enumerate(zip(images, chosen))])
     items.append(rs.Gallery(f"{names[g]} ({selection.sizes[g]} examples)",
                             gallery_rows))

@@ -7,8 +7,10 @@ by default) to the input pixels; the per-pixel maps (sum over channels of
 probability, next to a random pixel order. Integrated gradients also reports its
 completeness error. Nearest neighbours in penultimate features, among the
 evaluated examples of the predicted and of the true class, give an example-based
-explanation. When the attack stage ran earlier in the job, its adversarial
-images are explained too, beside the clean ones.
+explanation. When the attack stage ran earlier in the job, the adversarials of
+its gallery attack at the largest epsilon (`config.attack.gallery_attack`) are
+explained too, beside the clean ones: they are found again batch by batch, with
+the attack stage's per-example keys, so no stage holds every adversarial image.
 
 Outputs: `records/explain/part-*.parquet` (per-example scalars) and
 `records/explain/_maps-part-*.npz` (maps [n, H, W] and curves [n, K + 1] per
@@ -33,8 +35,9 @@ from jaxaudit.explain import faithfulness
 from jaxaudit.explain import neighbours as neighbours_lib
 from jaxaudit.explain import sections as sections_lib
 from jaxaudit.explain.attribution import AttributionFn, pixel_map
+from jaxaudit.stages import attack as attack_stage
 from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput
+from jaxaudit.stages.base import StageContext, StageOutput, stage_rng
 
 RANDOM = "random"  # The random-order reference in the faithfulness results.
 
@@ -91,14 +94,18 @@ def _check(cfg: ml_collections.ConfigDict, num_classes: int) -> None:
                         + ", ".join(baselines_lib.KINDS))
 
 
-def _step(ctx: StageContext, method: AttributionFn | None,
-          with_curves: bool):
+def _step(ctx: StageContext, method: AttributionFn | None, with_curves: bool,
+          adversarial: bool):
   """A pure `(state, batch) -> per-example outputs` for `map_batches`.
 
-  `method=None` ranks pixels at random (the faithfulness reference).
+  `method=None` ranks pixels at random (the faithfulness reference);
+  `adversarial=True` explains the attack stage's gallery adversarials of the
+  batch (attacked away from the label, or from the prediction when unlabelled)
+  and also returns them as uint8 `adv_image` [B, H, W, C] for the report.
   """
   model, cfg = ctx.model, ctx.config.explain
   faith = cfg.faithfulness
+  attack_rng = stage_rng(ctx.config.seed, "attack")
 
   def step(state, batch):
     params, method_rng, faith_rng = state
@@ -106,12 +113,20 @@ def _step(ctx: StageContext, method: AttributionFn | None,
     if images.dtype == jnp.uint8:
       images = forward.unit_images(images)
     logits_fn = model.logits_fn(params)
+    out = {}
+    if adversarial:
+      labels = jnp.where(batch["label"] >= 0, batch["label"],
+                         jnp.argmax(logits_fn(images), -1))
+      adversary = attack_stage.gallery_adversary(ctx.config.attack, logits_fn,
+                                                 attack_rng)
+      images, _ = adversary(images, labels, batch["id"])
+      out["adv_image"] = jnp.round(images * 255).astype(jnp.uint8)
     if cfg.target < 0:
       targets = jnp.argmax(logits_fn(images), -1)
     else:
       targets = jnp.full(images.shape[:1], cfg.target)
     keys = sharding.example_keys(method_rng, batch["id"])
-    out = {"target": targets}
+    out["target"] = targets
     if method is None:
       maps = faithfulness.random_scores(keys, images.shape[1:3])
     else:
@@ -135,14 +150,17 @@ def _step(ctx: StageContext, method: AttributionFn | None,
 
 
 def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
-               images: np.ndarray, ids: np.ndarray,
-               with_curves: bool) -> dict[str, np.ndarray]:
-  """Runs one method (or the random order) over the local examples."""
+               adversarial: bool = False) -> dict[str, np.ndarray]:
+  """Runs one method (or the random order) over the local examples; on their
+  adversarials (no faithfulness curves) when `adversarial`."""
   rng = jax.random.fold_in(ctx.rng, zlib.crc32(name.encode()))
   state = (ctx.params, rng, jax.random.fold_in(ctx.rng, 0))
-  out = ctx.map_batches(name, _step(ctx, method, with_curves), state,
-                        {"image": images, "id": ids},
-                        batch_size=ctx.config.explain.batch_size)
+  batch = {"image": ctx.data.images, "id": ctx.data.ids.astype(np.int32)}
+  if adversarial:
+    batch["label"] = ctx.data.labels.astype(np.int32)
+  with_curves = not adversarial
+  out = ctx.map_batches(name, _step(ctx, method, with_curves, adversarial),
+                        state, batch, batch_size=ctx.config.explain.batch_size)
   if with_curves:
     out["deletion_auc"] = np.asarray(
         faithfulness.area_under_curve(out["deletion"]))
@@ -151,16 +169,11 @@ def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
   return out
 
 
-def _adversarial_images(ctx: StageContext) -> np.ndarray | None:
-  """This process's adversarial images from the attack stage, if it ran."""
-  attack = ctx.outputs.get("attack")
-  if attack is None or "adv_images" not in attack.arrays:
-    return None
-  position = {int(i): k for k, i in enumerate(attack.arrays["id"])}
-  if any(int(i) not in position for i in ctx.data.ids):
-    return None
-  rows = np.asarray([position[int(i)] for i in ctx.data.ids], np.int64)
-  return np.asarray(attack.arrays["adv_images"])[rows]
+def _explains_adversarials(ctx: StageContext) -> bool:
+  """Whether the attack stage ran earlier in this job with a gallery attack."""
+  cfg = ctx.config.attack
+  return ("attack" in ctx.outputs
+          and cfg.gallery_attack in attack_stage.attack_names(cfg))
 
 
 def _neighbours(ctx: StageContext, arrays: dict[str, np.ndarray],
@@ -214,17 +227,13 @@ def run(ctx: StageContext) -> StageOutput:
   arrays = forward.forward(ctx)
   position = {int(i): k for k, i in enumerate(arrays["id"])}
   rows = np.asarray([position[int(i)] for i in ctx.data.ids], np.int64)
-  results = {name: _attribute(ctx, name, METHODS.get(name)(cfg),
-                              ctx.data.images, ctx.data.ids, True)
+  results = {name: _attribute(ctx, name, METHODS.get(name)(cfg))
              for name in names}
-  results[RANDOM] = _attribute(ctx, RANDOM, None, ctx.data.images,
-                               ctx.data.ids, True)
-  adversarial = _adversarial_images(ctx)
-  if adversarial is not None:
+  results[RANDOM] = _attribute(ctx, RANDOM, None)
+  if _explains_adversarials(ctx):
     for name in adversarial_names:
       results[f"adversarial_{name}"] = _attribute(
-          ctx, f"adversarial_{name}", METHODS.get(name)(cfg), adversarial,
-          ctx.data.ids, False)
+          ctx, f"adversarial_{name}", METHODS.get(name)(cfg), adversarial=True)
   records = {"id": ctx.data.ids, "target": results[RANDOM]["target"]}
   for name, out in results.items():
     for key, value in out.items():
@@ -242,9 +251,11 @@ def run(ctx: StageContext) -> StageOutput:
   summary = _summary(gathered, list(results))
   shown = sections_lib.gallery_ids(arrays, cfg.gallery_size)
   local = np.isin(ctx.data.ids, shown)
-  maps = sharding.gather_to_all(
-      {f"{name}/map": out["map"][local] for name, out in results.items()
-       if "map" in out}, ctx.data.ids[local])
+  shown_arrays = {f"{name}/map": out["map"][local]
+                  for name, out in results.items() if "map" in out}
+  shown_arrays.update({"adversarial/image": out["adv_image"][local]
+                       for out in results.values() if "adv_image" in out})
+  maps = sharding.gather_to_all(shown_arrays, ctx.data.ids[local])
   sections = sections_lib.explain_sections(ctx, arrays, gathered, maps,
                                            summary)
   return StageOutput(summary=summary, records=records, sections=sections)

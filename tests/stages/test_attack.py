@@ -49,6 +49,23 @@ def test_summary_records_and_trust_checks(tmp_path):
   assert "Adversarial robustness" in (tmp_path / "report.html").read_text()
 
 
+def test_criticism_ranks_criticisms_by_deepfool_distance(tmp_path):
+  result = run_job(_args(tmp_path, "deepfool") + [
+      "--config.stages=evaluate,attack,criticism",
+      "--config.criticism.group_by=global"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())["criticism"]
+  crits = summary["criticisms"]["all"]
+  fragile = summary["criticisms_by_adversarial_distance"]["all"]
+  assert sorted(fragile) == sorted(crits)
+  records = pd.read_parquet(tmp_path / "records" / "criticism")
+  rows = records[records["role"] == "criticism"].set_index("adversarial_rank")
+  distances = np.nan_to_num(rows.sort_index()["adversarial_distance"],
+                            nan=np.inf)
+  assert np.isfinite(distances).any() and (distances > 0).any()
+  assert np.array_equal(distances, np.sort(distances))
+
+
 @pytest.mark.slow
 def test_identical_on_1_and_8_devices(tmp_path):
   summaries = []

@@ -67,7 +67,7 @@ def main(argv):
   rows = []
 
   def run(name, n, jax_fn, torch_attack):
-    chunks = [(images[i:i + batch], labels[i:i + batch])
+    chunks = [(images[i:min(i + batch, n)], labels[i:min(i + batch, n)])
               for i in range(0, n, batch)]
     keys = lambda m: sharding.example_keys(jax.random.key(0), jnp.arange(m))
     jax_batches = [(jnp.asarray(x), jnp.asarray(y, jnp.int32), keys(len(y)))

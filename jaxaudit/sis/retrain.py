@@ -23,11 +23,11 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from jaxaudit import conv_layout
 from jaxaudit import sharding
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.loading import load_model
 from jaxaudit.sis import bgsis
-from jaxaudit import conv_layout
 from jaxaudit.sis import masks
 
 

@@ -286,12 +286,10 @@ def gallery_adversary(cfg: ml_collections.ConfigDict, logits_fn, rng: jax.Array)
   Returns:
     A jittable `(images [B, H, W, C], labels [B], ids [B]) -> (adversarial
     images [B, H, W, C], adversarial classes [B])`: per-example keys, so the
-    same adversarials the stage found, or None when `cfg.gallery_attack` is not
-    among `cfg.attacks`.
+    same adversarials the stage found when `cfg.gallery_attack` is among
+    `cfg.attacks` (callers check).
   """
   name = cfg.gallery_attack
-  if name not in attack_names(cfg):
-    return None
   eps, _ = epsilons(name, cfg[name])
   attack = make_attack(logits_fn, name, cfg[name], eps[-1:])
   key = jax.random.fold_in(rng, 0)

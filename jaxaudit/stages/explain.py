@@ -94,14 +94,14 @@ def _check(cfg: ml_collections.ConfigDict, num_classes: int) -> None:
                         + ", ".join(baselines_lib.KINDS))
 
 
-def _step(ctx: StageContext, method: AttributionFn | None, with_curves: bool,
-          adversarial: bool):
+def _step(ctx: StageContext, method: AttributionFn | None, adversarial: bool):
   """A pure `(state, batch) -> per-example outputs` for `map_batches`.
 
-  `method=None` ranks pixels at random (the faithfulness reference);
-  `adversarial=True` explains the attack stage's gallery adversarials of the
-  batch (attacked away from the label, or from the prediction when unlabelled)
-  and also returns them as uint8 `adv_image` [B, H, W, C] for the report.
+  `method=None` ranks pixels at random (the faithfulness reference). Clean
+  images get deletion / insertion curves; `adversarial=True` instead explains
+  the attack stage's gallery adversarials of the batch (attacked away from the
+  label, or from the prediction when unlabelled) and returns them as uint8
+  `adv_image` [B, H, W, C] for the report.
   """
   model, cfg = ctx.model, ctx.config.explain
   faith = cfg.faithfulness
@@ -133,7 +133,7 @@ def _step(ctx: StageContext, method: AttributionFn | None, with_curves: bool,
       attribution = method(logits_fn, images, targets, keys)
       maps = pixel_map(attribution.attributions)
       out.update(attribution.scalars, map=maps)
-    if with_curves:
+    if not adversarial:
       faith_keys = sharding.example_keys(faith_rng, batch["id"])
       deletion_base, insertion_base = (
           baselines_lib.make_baseline(faith[f], images, faith_keys,
@@ -158,10 +158,9 @@ def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
   batch = {"image": ctx.data.images, "id": ctx.data.ids.astype(np.int32)}
   if adversarial:
     batch["label"] = ctx.data.labels.astype(np.int32)
-  with_curves = not adversarial
-  out = ctx.map_batches(name, _step(ctx, method, with_curves, adversarial),
+  out = ctx.map_batches(name, _step(ctx, method, adversarial),
                         state, batch, batch_size=ctx.config.explain.batch_size)
-  if with_curves:
+  if not adversarial:
     out["deletion_auc"] = np.asarray(
         faithfulness.area_under_curve(out["deletion"]))
     out["insertion_auc"] = np.asarray(

@@ -43,22 +43,6 @@ class AttackResult(NamedTuple):
   min_norm: jax.Array
 
 
-MAX_UNROLL = 32
-
-
-def unroll(steps: int) -> int:
-  """`unroll` for an attack's `fori_loop`/`scan` of `steps` iterations.
-
-  XLA's CPU backend runs convolutions inside loop bodies ~7x slower than
-  outside (measured on the CIFAR ResNet-20 input gradient, jax 0.10), so on
-  CPU a loop of up to `MAX_UNROLL` steps is unrolled in full (longer ones would
-  compile for minutes); elsewhere it stays a loop.
-  """
-  if jax.default_backend() == "cpu" and steps <= MAX_UNROLL:
-    return max(1, steps)
-  return 1
-
-
 def lp_norm(delta: jax.Array, norm: str) -> jax.Array:
   """Per-example norm of perturbations [..., H, W, C] -> [...]."""
   axes = (-3, -2, -1)

@@ -3,8 +3,8 @@
 Minimises |x' - x|_2^2 + c * max(Z_y - max_{i != y} Z_i + confidence, 0) over
 x' = (tanh(w) + 1) / 2 with Adam, for `binary_search_steps` values of c per
 example (x10 until the first success, then bisection), keeping the smallest
-adversarial found. Both loops are `lax.scan`/`fori_loop`s (unrolled on CPU,
-see `common.unroll`).
+adversarial found. Both loops are `lax.scan`/`fori_loop`s; the gradients get
+XLA:CPU's fast convolution layouts (`jaxaudit.conv_layout`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxaudit import conv_layout
 from jaxaudit.attacks import common
 
 
@@ -66,7 +67,8 @@ def cw_l2_minimal(logits_fn: common.LogitsFn, images: jax.Array,
     hinge = jnp.maximum(-common.margin(logits, labels) + confidence, 0.0)
     return jnp.sum(distance + const * hinge), (x, logits, distance)
 
-  grad_fn = jax.grad(objective, has_aux=True)
+  grad_fn = conv_layout.canonical_convolutions(
+      jax.grad(objective, has_aux=True))
 
   def search_step(search: _Search, _) -> tuple[_Search, None]:
     def body(_, carry):
@@ -82,8 +84,7 @@ def cw_l2_minimal(logits_fn: common.LogitsFn, images: jax.Array,
 
     carry = (w0, optimizer.init(w0), search.best, search.best_norm,
              jnp.zeros((batch,), bool))
-    _, _, best, best_norm, found = jax.lax.fori_loop(
-        0, steps, body, carry, unroll=common.unroll(steps))
+    _, _, best, best_norm, found = jax.lax.fori_loop(0, steps, body, carry)
     upper = jnp.where(found, jnp.minimum(search.upper, search.const),
                       search.upper)
     lower = jnp.where(found, search.lower,
@@ -96,9 +97,7 @@ def cw_l2_minimal(logits_fn: common.LogitsFn, images: jax.Array,
                  jnp.zeros((batch,), jnp.float32),
                  jnp.full((batch,), jnp.inf, jnp.float32), images,
                  jnp.full((batch,), jnp.inf, jnp.float32))
-  search, _ = jax.lax.scan(search_step, init, None, length=binary_search_steps,
-                          unroll=(binary_search_steps if common.unroll(
-                              binary_search_steps * steps) > 1 else 1))
+  search, _ = jax.lax.scan(search_step, init, None, length=binary_search_steps)
   return search.best
 
 

@@ -4,9 +4,8 @@ At each step the classifier is linearised around x; among the `candidates`
 top-scoring classes the nearest linearised decision boundary is crossed (times
 1 + overshoot). An example stops moving once it is misclassified, so results do
 not depend on the rest of its batch. The loop is a `while_loop` that ends when
-every example is misclassified or after `steps` steps; on CPU it is an unrolled
-`fori_loop` (see `common.unroll`) in which converged examples stay frozen. As
-in Foolbox 3, the class-difference gradients come from one forward pass and a
+every example is misclassified or after `steps` steps; its body's convolutions
+get XLA:CPU's fast layouts (`jaxaudit.conv_layout`). As in Foolbox 3, the class-difference gradients come from one forward pass and a
 batched backward pass per step.
 """
 
@@ -17,6 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxaudit import conv_layout
 from jaxaudit.attacks import common
 from jaxaudit.errors import ConfigError
 
@@ -94,10 +94,8 @@ def deepfool_minimal(logits_fn: common.LogitsFn, images: jax.Array,
 
   init = _State(jnp.zeros((), jnp.int32), images, jnp.zeros_like(images),
                 jnp.ones(labels.shape, bool))
-  if common.unroll(steps) > 1:
-    return jax.lax.fori_loop(0, steps, lambda _, s: body(s), init,
-                             unroll=common.unroll(steps)).x
-  return jax.lax.while_loop(cond, body, init).x
+  return jax.lax.while_loop(
+      cond, conv_layout.canonical_convolutions(body), init).x
 
 
 def deepfool(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,

@@ -13,6 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxaudit import conv_layout
 from jaxaudit.attacks import common
 from jaxaudit.errors import ConfigError
 
@@ -69,14 +70,14 @@ def _pgd_run(logits_fn, images, labels, targets, eps, keys, *, norm, steps,
   else:
     x = images
   stepsize = rel_stepsize * eps
-  loss_grad = jax.grad(lambda z: jnp.sum(_loss(logits_fn(z), labels, targets,
-                                               loss)))
+  loss_grad = conv_layout.canonical_convolutions(jax.grad(
+      lambda z: jnp.sum(_loss(logits_fn(z), labels, targets, loss))))
 
   def body(_, x):
     x = x + stepsize * common.normalize_gradient(loss_grad(x), norm)
     return common.clip_to_ball(images, x, eps, norm)
 
-  x = jax.lax.fori_loop(0, steps, body, x, unroll=common.unroll(steps))
+  x = jax.lax.fori_loop(0, steps, body, x)
   logits = logits_fn(x)
   return (x, _loss(logits, labels, targets, loss),
           common.is_adversarial(logits, labels, targets))

@@ -26,6 +26,7 @@ import torchattacks
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+from jaxaudit import compile_options
 from jaxaudit import sharding
 from jaxaudit.attacks import deepfool, pgd
 from jaxaudit.models import load_model
@@ -84,14 +85,14 @@ def main(argv):
     rows.append((name, n / seconds, n / t_seconds, (ours == truth).mean(),
                  (theirs == truth).mean()))
 
-  pgd_fn = jax.jit(functools.partial(
+  pgd_fn = compile_options.jit(functools.partial(
       pgd.pgd_linf, logits_fn, epsilons=jnp.asarray([eps]),
       steps=_STEPS.value, rel_stepsize=0.25, random_start=True))
   run(f"PGD-Linf {_STEPS.value} steps, eps {_EPS.value:g}/255", _N.value,
       lambda x, y, k: pgd_fn(x, y, keys=k),
       torchattacks.PGD(net, eps=eps, alpha=eps / 4, steps=_STEPS.value,
                        random_start=True))
-  df_fn = jax.jit(functools.partial(
+  df_fn = compile_options.jit(functools.partial(
       deepfool.deepfool, logits_fn, epsilons=jnp.asarray([np.inf]),
       steps=_DF_STEPS.value, candidates=10, overshoot=0.02))
   if _DF_N.value > 0:

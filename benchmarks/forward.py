@@ -22,6 +22,7 @@ import torch
 
 from benchmarks import timing
 from benchmarks import torch_models
+from jaxaudit import compile_options
 from jaxaudit.models import load_model
 from jaxaudit.models import efficientnet_lite
 from jaxaudit.weights import load_state_dict
@@ -66,7 +67,7 @@ def bench(name: str, repeats: int, peak: float) -> dict:
   size = model.preprocessing.image_size
   batch = BATCH[name]
   x = np.random.RandomState(0).rand(batch, size, size, 3).astype(np.float32)
-  forward = jax.jit(model.logits)
+  forward = compile_options.jit(model.logits)
   xj = jnp.asarray(x)
   flops = forward.lower(params, xj).compile().cost_analysis()
   flops = (flops[0] if isinstance(flops, list) else flops).get("flops", 0.0)

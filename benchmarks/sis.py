@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
+from jaxaudit import compile_options
 from jaxaudit import weights
 from jaxaudit.models.loading import load_model
 from jaxaudit.sis import bgsis
@@ -77,7 +78,7 @@ def main() -> None:
                                     block_size=1,
                                     removals=tuple(removals.tolist())).ranks
 
-  fn = jax.jit(run)
+  fn = compile_options.jit(run)
   x = jnp.asarray(images)
   jax.block_until_ready(fn(params, x))  # compile
   t = time.perf_counter()

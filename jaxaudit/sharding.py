@@ -19,6 +19,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 import tqdm
 
+from jaxaudit import compile_options
+
 DATA_AXIS = "data"
 
 Batch = dict[str, Any]
@@ -113,7 +115,7 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
   num_steps = max(1, math.ceil(max_over_processes(local_n) / local_batch))
   sharding = batch_sharding(mesh)
   state = put_global(state, replicated(mesh))
-  step = jax.jit(fn, out_shardings=sharding)
+  step = compile_options.jit(fn, out_shardings=sharding)
 
   def make_batch(i: int) -> Batch:
     lo, hi = i * local_batch, min((i + 1) * local_batch, local_n)

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from jaxaudit import compile_options
 from jaxaudit import conv_layout
 from jaxaudit import sharding
 from jaxaudit.errors import ConfigError
@@ -137,7 +138,7 @@ def train_chunk(apply_fn, tx: optax.GradientTransformation, state: TrainState,
 def accuracy(apply_fn, variables, images: np.ndarray, labels: np.ndarray,
              batch_size: int) -> float:
   """Top-1 accuracy of `variables` on float32 images [N, H, W, 3]."""
-  predict = jax.jit(lambda v, x: jnp.argmax(apply_fn(v, x)[0], -1))
+  predict = compile_options.jit(lambda v, x: jnp.argmax(apply_fn(v, x)[0], -1))
   correct = 0
   for lo in range(0, len(images), batch_size):
     pred = np.asarray(predict(variables, images[lo:lo + batch_size]))
@@ -166,7 +167,7 @@ def train_variant(config: ml_collections.ConfigDict, name: str,
   if manager.latest_step() is not None:
     state = manager.restore(manager.latest_step(),
                             args=ocp.args.StandardRestore(state))
-  chunk = jax.jit(lambda s, x, y, r, n=cfg.chunk_steps: train_chunk(
+  chunk = compile_options.jit(lambda s, x, y, r, n=cfg.chunk_steps: train_chunk(
       model.module.apply, tx, s, x, y, r, batch_size=cfg.batch_size,
       num_steps=n))
   images, labels = jnp.asarray(train[0]), jnp.asarray(train[1])

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxaudit import attacks as attacks_lib
+from jaxaudit import compile_options
 from jaxaudit import sharding
 from jaxaudit.attacks import report as attack_report
 from jaxaudit.errors import ConfigError
@@ -319,7 +320,7 @@ def _gallery(ctx: StageContext, results: dict, arrays: dict
   ids = arrays["id"][rows]
   images = ctx.data.fetch(ids).astype(np.float32) / 255.0
   adversary = gallery_adversary(cfg, ctx.model.logits_fn(ctx.params), ctx.rng)
-  adv_images, adv_class = jax.jit(adversary)(
+  adv_images, adv_class = compile_options.jit(adversary)(
       jnp.asarray(images), jnp.asarray(arrays["label"][rows], jnp.int32),
       jnp.asarray(ids, jnp.int32))
   tiles = attack_report.gallery_rows(

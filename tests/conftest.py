@@ -57,3 +57,25 @@ def launch_local(args: list[str], num_processes: int = 2,
        f"--devices_per_process={devices_per_process}", "--", *args],
       cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
       env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def assert_same_summary(got, want, where: str = "summary") -> None:
+  """Asserts two parsed summary.json trees are equal, floats within 1e-5.
+
+  Layouts split the batch differently and XLA:CPU's convolutions round
+  differently per batch size (last-bit differences, ~1e-7 relative), so floats
+  are compared to 1e-5 relative; a misplaced or double-counted example moves a
+  50-example metric by 2e-2. Keys, strings, booleans and integers must match.
+  """
+  if isinstance(want, dict):
+    assert isinstance(got, dict) and set(got) == set(want), where
+    for key in want:
+      assert_same_summary(got[key], want[key], f"{where}.{key}")
+  elif isinstance(want, list):
+    assert isinstance(got, list) and len(got) == len(want), where
+    for i, (a, b) in enumerate(zip(got, want)):
+      assert_same_summary(a, b, f"{where}[{i}]")
+  elif isinstance(want, float):
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-6), where
+  else:
+    assert type(got) is type(want) and got == want, where

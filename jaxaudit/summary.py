@@ -1,7 +1,9 @@
 """summary.json: every stage's metrics, written atomically and reproducibly.
 
 Floats are rounded to 6 decimals and keys sorted, so the same job with the same
-seed gives the same bytes on 1 device, 8 devices or several processes.
+seed on the same layout gives the same bytes; on 1 device, 8 devices or several
+processes XLA:CPU's convolutions round per batch size, so floats may differ in
+the last decimal.
 """
 
 from __future__ import annotations

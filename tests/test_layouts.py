@@ -28,13 +28,14 @@ def test_every_stage_same_summary_on_every_layout(tmp_path):
     result = run_job(_args(npz) + [f"--workdir={workdir}"], devices=devices,
                      timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
-    summaries[f"{devices} devices"] = (workdir / "summary.json").read_text()
+    summaries[f"{devices} devices"] = json.loads(
+        (workdir / "summary.json").read_text())
   workdir = tmp_path / "processes2"
   result = launch_local(_args(npz) + [f"--workdir={workdir}"], timeout=1500)
   logs = "".join(p.read_text()[-1500:] for p in (workdir / "logs").glob("*.log"))
   assert result.returncode == 0, logs
-  summaries["2 processes x 4"] = (workdir / "summary.json").read_text()
-  reference = json.loads(summaries["1 devices"])
+  summaries["2 processes x 4"] = json.loads((workdir / "summary.json").read_text())
+  reference = summaries["1 devices"]
   assert set(reference) == set(ALL_STAGES.split(","))
-  for layout, text in summaries.items():
-    assert_same_summary(json.loads(text), reference, layout)
+  for layout, summary in summaries.items():
+    assert_same_summary(summary, reference, layout)

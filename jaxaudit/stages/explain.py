@@ -273,7 +273,7 @@ def _summary(gathered: dict[str, np.ndarray], names: list[str]) -> dict:
     if f"{name}/completeness_error" in gathered:
       prefix = "ig" if name == "integrated_gradients" else name
       # 4 decimals (here and for the AUCs), so float rounding that differs
-      # between device layouts does not change summary.json.
+      # between device layouts rarely shows in summary.json.
       summary[f"{prefix}_completeness_error_median"] = round(float(
           np.median(gathered[f"{name}/completeness_error"])), 4)
   return summary

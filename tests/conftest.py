@@ -79,3 +79,21 @@ def assert_same_summary(got, want, where: str = "summary") -> None:
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6), where
   else:
     assert type(got) is type(want) and got == want, where
+
+
+# Outcome counts of the weight-format fuzz tests (tests/weights/test_fuzz.py),
+# recorded with `record_property` so they reach the controller under xdist.
+_FUZZ_OUTCOMES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+  if report.when == "call":
+    _FUZZ_OUTCOMES.extend(value for name, value in report.user_properties
+                          if name == "fuzz_outcomes")
+
+
+def pytest_terminal_summary(terminalreporter):
+  if _FUZZ_OUTCOMES:
+    terminalreporter.section("fuzz outcomes")
+    for line in sorted(_FUZZ_OUTCOMES):
+      terminalreporter.line(line)

@@ -42,9 +42,10 @@ def _save_cache(path: str, variables: Params) -> None:
 
 
 def _load_cache(path: str) -> Params:
-  with np.load(path, allow_pickle=False) as npz:
-    return flax.traverse_util.unflatten_dict({k: npz[k] for k in npz.files},
-                                             sep="/")
+  """Converted weights saved by `_save_cache` (read like any weight file: the
+  cache folder may be shared)."""
+  return flax.traverse_util.unflatten_dict(
+      weights.load_state_dict(path, strip_prefix=""), sep="/")
 
 
 def load_model(model_config) -> tuple[Classifier, Params]:

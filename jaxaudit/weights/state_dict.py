@@ -3,60 +3,64 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
+from typing import Any
 
 import numpy as np
 
-from jaxaudit.errors import DataError
-from jaxaudit.weights.torch_checkpoint import load_torch_checkpoint
-from jaxaudit.weights.torch_checkpoint import UnsafeCheckpointError
+from jaxaudit.errors import WeightsError
+from jaxaudit.weights import bounds
+from jaxaudit.weights.npz_file import load_npz_bytes
+from jaxaudit.weights.safetensors_file import load_safetensors_bytes
+from jaxaudit.weights.torch_checkpoint import load_torch_bytes
+
+_CONTAINER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
-def _find_state_dict(obj, path: str) -> dict[str, np.ndarray]:
+def _find_state_dict(obj: Any, source: str) -> dict[str, np.ndarray]:
   """The tensor dict inside a checkpoint (bare, or under 'state_dict'/'model')."""
-  if isinstance(obj, dict):
-    for key in ("state_dict", "model", "model_state_dict"):
-      if key in obj and isinstance(obj[key], dict):
-        return _find_state_dict(obj[key], path)
-    arrays = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
-    if arrays:
-      return arrays
-  raise DataError(f"{path}: no tensor dictionary found in the checkpoint")
+  for _ in range(len(_CONTAINER_KEYS) + 1):
+    if not isinstance(obj, dict):
+      break
+    inner = next((obj[k] for k in _CONTAINER_KEYS
+                  if isinstance(obj.get(k), dict)), None)
+    if inner is None:
+      arrays = {k: v for k, v in obj.items() if isinstance(v, np.ndarray)}
+      if arrays and all(isinstance(k, str) for k in arrays):
+        return arrays
+      break
+    obj = inner
+  raise WeightsError(f"{source}: no dictionary of named tensors found in the "
+                     "checkpoint")
 
 
 def load_state_dict(path: str, strip_prefix: str = "module.") -> dict[str, np.ndarray]:
-  """Loads weights as a flat {name: np.ndarray} dict.
+  """Loads weights as a flat {name: np.ndarray} dict, safely.
 
   Args:
     path: a torch checkpoint (.pth/.pt/.th/.bin, zip or legacy; read with the
-      allow-list unpickler), an .npz, or a .safetensors file.
+      allow-list unpickler), an .npz, or a .safetensors file. Every tensor is
+      bounds-checked before it is read (see `jaxaudit.weights`).
     strip_prefix: removed from names that start with it (DataParallel's
       "module.").
 
   Returns:
-    name -> array, names in torch's dotted convention.
+    name -> owned array, names in torch's dotted convention.
 
   Raises:
-    DataError: missing or unreadable file (the message names it).
-    UnsafeCheckpointError: the pickle references a disallowed global.
+    WeightsError: a missing, unreadable or malformed file, or one that breaks a
+      safety rule (the message names the file, the tensor and the rule);
+      `UnsafeCheckpointError` (a WeightsError) when a pickle references a
+      disallowed global.
   """
   path = os.path.expanduser(path)
   if not os.path.isfile(path):
-    raise DataError(f"config.model.checkpoint: no such file: {path}")
-  try:
-    if path.endswith(".safetensors"):
-      from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-      state = load_file(path)
-    elif path.endswith(".npz"):
-      with np.load(path, allow_pickle=False) as npz:
-        state = {k: npz[k] for k in npz.files}
-    else:
-      state = _find_state_dict(load_torch_checkpoint(path), path)
-  except UnsafeCheckpointError:
-    raise
-  except (OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
-          EOFError) as e:
-    raise DataError(f"cannot read weights {path}: {e}") from e
+    raise WeightsError(f"config.model.checkpoint: no such file: {path}")
+  data = bounds.read_file(path)
+  if path.endswith(".safetensors"):
+    state = load_safetensors_bytes(data, path)
+  elif path.endswith(".npz"):
+    state = load_npz_bytes(data, path)
+  else:
+    state = _find_state_dict(load_torch_bytes(data, path), path)
   return {(k[len(strip_prefix):] if strip_prefix and k.startswith(strip_prefix)
            else k): v for k, v in state.items()}

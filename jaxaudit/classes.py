@@ -1,4 +1,10 @@
-"""Class lists of the label spaces jaxaudit knows (ImageNet-1k, CIFAR-10)."""
+"""Label spaces: the class names a model predicts, and which known set they are.
+
+A model's classes are any tuple of names. When they are ImageNet-1k's (names or
+wnids, in the standard order) or CIFAR-10's, the taxonomies jaxaudit ships apply
+(WordNet, ReaL, metaclasses, near-duplicates; CIFAR-10's superclasses); any
+other label space is "custom" and uses the taxonomy files a user gives.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ import os
 
 from jaxaudit.errors import ConfigError
 
+IMAGENET1K = "imagenet1k"
+CIFAR10 = "cifar10"
+CUSTOM = "custom"
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                  "horse", "ship", "truck")
 
@@ -35,24 +44,45 @@ def imagenet1k_classes() -> tuple[tuple[str, str], ...]:
 
 
 def class_names(label_space: str) -> tuple[str, ...]:
-  """Human-readable class names of a label space ("imagenet1k", "cifar10")."""
-  if label_space == "imagenet1k":
+  """Human-readable class names of a known label space."""
+  if label_space == IMAGENET1K:
     return tuple(name for _, name in imagenet1k_classes())
-  if label_space == "cifar10":
+  if label_space == CIFAR10:
     return CIFAR10_NAMES
-  raise ConfigError(f"unknown label space '{label_space}'; valid: cifar10, "
-                    "imagenet1k")
+  raise ConfigError(f"unknown label space '{label_space}'; valid: {CIFAR10}, "
+                    f"{IMAGENET1K}")
 
 
-def class_keys(label_space: str) -> dict[str, int]:
-  """Lower-cased identifiers (wnids and names, `_` or space) -> class index."""
+@functools.cache
+def kind_of(names: tuple[str, ...]) -> str:
+  """"imagenet1k", "cifar10" or "custom" for a model's class names [K]."""
+  lowered = tuple(n.lower() for n in names)
+  if len(names) == 1000:
+    wnids = tuple(w for w, _ in imagenet1k_classes())
+    if lowered == tuple(n.lower() for n in class_names(IMAGENET1K)) or (
+        tuple(names) == wnids):
+      return IMAGENET1K
+  if lowered == CIFAR10_NAMES:
+    return CIFAR10
+  return CUSTOM
+
+
+@functools.cache
+def class_keys(names: tuple[str, ...]) -> dict[str, int]:
+  """Lower-cased identifiers of each class -> its index: the name, with `_`
+  for spaces and the reverse, and the wnid on ImageNet-1k. Where two classes
+  share a name (ImageNet's two 'crane's), the first keeps it."""
   keys: dict[str, int] = {}
-  if label_space == "imagenet1k":
-    for i, (wnid, name) in enumerate(imagenet1k_classes()):
+  if kind_of(names) == IMAGENET1K:
+    for i, (wnid, _) in enumerate(imagenet1k_classes()):
       keys[wnid.lower()] = i
-      keys.setdefault(name.lower(), i)
-      keys.setdefault(name.lower().replace(" ", "_"), i)
-  else:
-    for i, name in enumerate(class_names(label_space)):
-      keys[name] = i
+  for i, name in enumerate(names):
+    for key in (name.lower(), name.lower().replace(" ", "_"),
+                name.lower().replace("_", " ")):
+      keys.setdefault(key, i)
   return keys
+
+
+def numbered_names(num_classes: int) -> tuple[str, ...]:
+  """Names for a model that declares none and data that has none."""
+  return tuple(f"class_{k}" for k in range(num_classes))

@@ -21,10 +21,17 @@ def default_config() -> ml_collections.ConfigDict:
   config.stages = "evaluate"  # Comma-separated, run in this order.
   config.batch_size = 32  # Global; rounded up to a multiple of the devices.
   config.model = ml_collections.ConfigDict({
+      # A built-in (efficientnet_lite0, cifar_resnet20, ...) or a factory:
+      # "package.module:make" / "path/to/file.py:make" (jaxaudit.models.factory).
       "name": "efficientnet_lite0",
-      "checkpoint": "",  # "" = weights an installed package ships.
+      # "" = the factory's params or the weights a built-in's package ships;
+      # else a torch, .npz, .safetensors, Flax .msgpack file or orbax folder.
+      "checkpoint": "",
       "cache_dir": "",  # Converted weights are cached here ("" = off).
       "random_init_seed": -1,  # >= 0: random weights, no checkpoint.
+      # Set by jaxaudit.audit for a model given in memory (a hash of its
+      # params), so a workdir is never resumed for another model.
+      "fingerprint": "",
   })
   config.data = ml_collections.ConfigDict({
       "dir": "",  # A folder of images (ImageNet names or class subfolders).
@@ -35,6 +42,7 @@ def default_config() -> ml_collections.ConfigDict:
       "num_examples": 0,  # 0 = all; N = the first N in a fixed order.
       "skip_bad": False,  # Skip undecodable images with a warning.
       "decode_threads": 0,  # 0 = one per CPU core.
+      "fingerprint": "",  # As config.model.fingerprint, for in-memory images.
   })
   config.resume = ml_collections.ConfigDict({
       "shard_size": 1024,  # Process-local examples per resumable shard; 0 = off.

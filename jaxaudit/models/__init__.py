@@ -1,7 +1,10 @@
-"""Model registry: `config.model.name` -> a module's `ENTRY`; see `load_model`."""
+"""Classifiers: the interface every stage audits, the built-in architectures,
+user factories and checkpoints; see `load_model`."""
 
-from jaxaudit.models.base import Classifier, ModelEntry, Params, Preprocessing
-from jaxaudit.models.loading import load_model, MODELS
+from jaxaudit.models.classifier import Classifier, Normalization, Params
+from jaxaudit.models.classifier import Preprocessing
+from jaxaudit.models.loading import check_fits, load_model
+from jaxaudit.models.registry import ModelEntry, MODELS
 
-__all__ = ["Classifier", "ModelEntry", "Params", "Preprocessing", "load_model",
-           "MODELS"]
+__all__ = ["Classifier", "ModelEntry", "Normalization", "Params",
+           "Preprocessing", "check_fits", "load_model", "MODELS"]

@@ -3,8 +3,8 @@
 Three stages of 16/32/64 channels with n basic blocks each (n = 3 for ResNet-20,
 9 for ResNet-56); the shortcut is the identity, subsampled by 2 and zero-padded in
 channels where the shape changes ("option A", no parameters). Weights follow the
-names of akamaster/pytorch_resnet_cifar10; inputs are normalised with the ImageNet
-mean/std, as those weights were trained.
+names of akamaster/pytorch_resnet_cifar10; the classifier normalises inputs with
+the ImageNet mean/std, as those weights were trained.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import jax.numpy as jnp
 
 from jaxaudit import classes
 from jaxaudit.models import convert
-from jaxaudit.models.base import Classifier, ModelEntry, Preprocessing
+from jaxaudit.models.classifier import Classifier, Normalization
+from jaxaudit.models.registry import ModelEntry
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -47,15 +48,15 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-  """[B, 32, 32, 3] pixels in [0, 1] -> (logits [B, 10], features [B, 64])."""
+  """[B, 32, 32, 3] normalised pixels -> (logits [B, 10], features [B, 64])."""
   depth: int = 20
   num_classes: int = 10
 
   @nn.compact
   def __call__(self, images: jax.Array,
                train: bool = False) -> tuple[jax.Array, jax.Array]:
-    x = (images - jnp.asarray(MEAN)) / jnp.asarray(STD)
-    x = nn.Conv(16, (3, 3), padding=_PAD1, use_bias=False, name="conv1")(x)
+    x = nn.Conv(16, (3, 3), padding=_PAD1, use_bias=False,
+                name="conv1")(images)
     x = nn.relu(_BatchNorm(use_running_average=not train, name="bn1")(x))
     for stage, channels in enumerate((16, 32, 64)):
       for i in range(DEPTH_BLOCKS[self.depth]):
@@ -88,9 +89,10 @@ def depth_of(name: str) -> int:
 
 
 def make_classifier(name: str) -> Classifier:
-  return Classifier(name=name, module=CifarResNet(depth=depth_of(name)),
-                    preprocessing=Preprocessing(image_size=32, resize_size=32),
-                    label_space="cifar10", class_names=classes.CIFAR10_NAMES)
+  return Classifier.from_linen(
+      CifarResNet(depth=depth_of(name)), input_size=32,
+      class_names=classes.CIFAR10_NAMES, normalization=Normalization(MEAN, STD),
+      apply_kwargs={"train": False}, name=name)
 
 
 ENTRY = ModelEntry(make_classifier, convert_torch)

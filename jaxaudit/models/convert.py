@@ -10,17 +10,18 @@ from jaxaudit.errors import DataError
 class StateDict:
   """A torch state dict that tracks which tensors a converter consumed."""
 
-  def __init__(self, state: dict[str, np.ndarray], source: str):
+  def __init__(self, state: dict[str, np.ndarray], source: str = ""):
+    """Args: state: name -> array; source: the file, prefixed to messages."""
     self._state = state
-    self._source = source
+    self._source = f"{source}: " if source else ""
     self._used: set[str] = set()
 
   def take(self, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     if name not in self._state:
-      raise DataError(f"{self._source}: missing tensor '{name}'")
+      raise DataError(f"{self._source}missing tensor '{name}'")
     value = np.asarray(self._state[name], np.float32)
     if shape is not None and value.shape != tuple(shape):
-      raise DataError(f"{self._source}: tensor '{name}' has shape "
+      raise DataError(f"{self._source}tensor '{name}' has shape "
                       f"{value.shape}, expected {tuple(shape)}")
     self._used.add(name)
     return value
@@ -30,7 +31,7 @@ class StateDict:
     unused = [k for k in self._state
               if k not in self._used and not k.endswith("num_batches_tracked")]
     if unused:
-      raise DataError(f"{self._source}: {len(unused)} unused tensors, e.g. "
+      raise DataError(f"{self._source}{len(unused)} unused tensors, e.g. "
                       f"{unused[:3]}; does the checkpoint fit this model?")
 
 

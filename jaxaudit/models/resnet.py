@@ -2,7 +2,7 @@
 
 Imports a user's torchvision-format state dict (`conv1`, `bn1`, `layer1.0.conv1`,
 `layer1.0.downsample.0`, `fc`, ...). Padding is symmetric as in torchvision, and
-inputs are normalised with the ImageNet mean/std.
+the classifier normalises inputs with the ImageNet mean/std.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import jax.numpy as jnp
 
 from jaxaudit import classes
 from jaxaudit.models import convert
-from jaxaudit.models.base import Classifier, ModelEntry, Preprocessing
+from jaxaudit.models.classifier import Classifier, Normalization
+from jaxaudit.models.registry import ModelEntry
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -57,7 +58,7 @@ class Block(nn.Module):
 
 
 class ResNet(nn.Module):
-  """[B, 224, 224, 3] pixels in [0, 1] -> (logits [B, 1000], features [B, D])."""
+  """[B, 224, 224, 3] normalised pixels -> (logits [B, 1000], features [B, D])."""
   depth: int = 50
   num_classes: int = 1000
 
@@ -65,8 +66,7 @@ class ResNet(nn.Module):
   def __call__(self, images: jax.Array,
                train: bool = False) -> tuple[jax.Array, jax.Array]:
     bottleneck, blocks = LAYOUTS[self.depth]
-    x = (images - jnp.asarray(MEAN)) / jnp.asarray(STD)
-    x = _conv(64, 7, 2, "conv1")(x)
+    x = _conv(64, 7, 2, "conv1")(images)
     x = nn.relu(_BatchNorm(use_running_average=not train, name="bn1")(x))
     x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
     for stage, count in enumerate(blocks):
@@ -104,10 +104,11 @@ def depth_of(name: str) -> int:
 
 
 def make_classifier(name: str) -> Classifier:
-  return Classifier(name=name, module=ResNet(depth=depth_of(name)),
-                    preprocessing=Preprocessing(image_size=224, resize_size=256),
-                    label_space="imagenet1k",
-                    class_names=classes.class_names("imagenet1k"))
+  return Classifier.from_linen(
+      ResNet(depth=depth_of(name)), input_size=224, resize_size=256,
+      class_names=classes.class_names(classes.IMAGENET1K),
+      normalization=Normalization(MEAN, STD), apply_kwargs={"train": False},
+      name=name)
 
 
 ENTRY = ModelEntry(make_classifier, convert_torch)

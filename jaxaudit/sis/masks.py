@@ -13,15 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxaudit.errors import ConfigError
-from jaxaudit.models import cifar_resnet, resnet
-from jaxaudit.models.base import Classifier
+from jaxaudit.models.classifier import Classifier
 
-# The [0, 1] pixel each model family normalises to zero (its "mean pixel").
-_NORMALISATION_MEAN = {
-    "efficientnet_lite": (127.0 / 255.0,) * 3,
-    "cifar_resnet": cifar_resnet.MEAN,
-    "resnet": resnet.MEAN,
-}
 BASELINES = ("mean", "black", "gray")
 
 
@@ -29,7 +22,7 @@ def baseline_pixel(model: Classifier, kind: str) -> np.ndarray:
   """The RGB value that replaces masked pixels.
 
   Args:
-    model: the classifier (its normalisation defines "mean").
+    model: the classifier (its declared normalisation defines "mean").
     kind: "mean" (the pixel the model normalises to zero), "black" or "gray".
 
   Returns:
@@ -42,11 +35,7 @@ def baseline_pixel(model: Classifier, kind: str) -> np.ndarray:
   if kind != "mean":
     raise ConfigError(f"config.sis.baseline: unknown '{kind}'; valid: "
                       + ", ".join(BASELINES))
-  for prefix in sorted(_NORMALISATION_MEAN, key=len, reverse=True):
-    if model.name.startswith(prefix):
-      return np.asarray(_NORMALISATION_MEAN[prefix], np.float32)
-  raise ConfigError(f"config.sis.baseline: 'mean' is unknown for model "
-                    f"'{model.name}'; use 'black' or 'gray'")
+  return model.normalization.zero_pixel
 
 
 def resolve_block_size(block_size: int, image_size: int) -> int:

@@ -27,7 +27,7 @@ from jaxaudit import compile_options
 from jaxaudit import conv_layout
 from jaxaudit import sharding
 from jaxaudit.errors import ConfigError
-from jaxaudit.models.loading import load_model
+from jaxaudit.models import Classifier, load_model
 from jaxaudit.sis import bgsis
 from jaxaudit.sis import masks
 
@@ -91,13 +91,23 @@ def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformati
                      optax.sgd(schedule, momentum=0.9, nesterov=True))
 
 
+def training_apply(model: Classifier):
+  """`model.module.apply` on [0, 1] pixels (the model's normalisation first),
+  with the keyword arguments of training (`train=True, mutable=...`)."""
+
+  def apply_fn(variables, images, **kwargs):
+    return model.module.apply(variables, model.normalization(images), **kwargs)
+
+  return apply_fn
+
+
 def train_chunk(apply_fn, tx: optax.GradientTransformation, state: TrainState,
                 images: jax.Array, labels: jax.Array, rng: jax.Array, *,
                 batch_size: int, num_steps: int) -> tuple[TrainState, jax.Array]:
   """`num_steps` SGD steps in one `lax.scan`.
 
   Args:
-    apply_fn: Flax `module.apply`.
+    apply_fn: `training_apply(model)`.
     tx: the optimizer.
     state: where training stands.
     images: float32 [N, H, W, 3] training images; labels int [N].
@@ -168,7 +178,7 @@ def train_variant(config: ml_collections.ConfigDict, name: str,
     state = manager.restore(manager.latest_step(),
                             args=ocp.args.StandardRestore(state))
   chunk = compile_options.jit(lambda s, x, y, r, n=cfg.chunk_steps: train_chunk(
-      model.module.apply, tx, s, x, y, r, batch_size=cfg.batch_size,
+      training_apply(model), tx, s, x, y, r, batch_size=cfg.batch_size,
       num_steps=n))
   images, labels = jnp.asarray(train[0]), jnp.asarray(train[1])
   rng = jax.random.key(cfg.seed)
@@ -180,7 +190,7 @@ def train_variant(config: ml_collections.ConfigDict, name: str,
                  int(state.step), cfg.num_steps, float(jnp.mean(losses)))
   manager.wait_until_finished()
   trained = {"params": state.params, "batch_stats": state.batch_stats}
-  return {"accuracy": accuracy(model.module.apply, trained, test[0], test[1],
+  return {"accuracy": accuracy(training_apply(model), trained, test[0], test[1],
                                cfg.batch_size),
           "final_loss": float(jnp.mean(losses))}
 

@@ -29,9 +29,8 @@ from jaxaudit.errors import ConfigError
 from jaxaudit.stages import forward
 from jaxaudit.stages.base import StageContext, StageOutput
 from jaxaudit.taxonomy import label_sets as label_sets_lib
-from jaxaudit.taxonomy import metaclass, plausibility, wordnet
+from jaxaudit.taxonomy import plausibility, superclasses
 
-SUPERCLASS_SOURCES = ("auto", "metaclass", "wordnet", "none")
 _PLAUSIBILITY_KEYS = ("wordnet_distance", "same_superclass", "in_label_set",
                       "near_duplicate", "plausible")
 
@@ -47,8 +46,10 @@ def default_config() -> ml_collections.ConfigDict:
       "batch_size": 0,  # 0 = config.batch_size.
       "gallery_attack": "pgd_linf",  # Its largest epsilon fills the gallery.
       "gallery_size": 6,
-      "superclass": "auto",  # auto (= metaclass on ImageNet) | metaclass |
-      "wordnet_depth": 7,  # wordnet (ancestor at this depth) | none.
+      # auto (metaclasses on ImageNet-1k, the shipped groups on CIFAR-10) |
+      # metaclass | wordnet (ancestor at wordnet_depth) | none | a .json path.
+      "superclass": "auto",
+      "wordnet_depth": 7,
       "multilabel": "auto",  # Label sets; see jaxaudit.taxonomy.label_sets.
       "tolerance": 0.0,  # Slack of the trust checks (accuracy units).
       "fgsm": {"epsilons": (0.25, 0.5, 1.0)},
@@ -174,17 +175,6 @@ def _run_attack(ctx: StageContext, name: str, section, eps: np.ndarray,
       batch_size=ctx.config.attack.batch_size or None)
 
 
-def _superclasses(cfg, label_space: str) -> np.ndarray | None:
-  if cfg.superclass not in SUPERCLASS_SOURCES:
-    raise ConfigError(f"config.attack.superclass: unknown '{cfg.superclass}'; "
-                      "valid: " + ", ".join(SUPERCLASS_SOURCES))
-  if label_space != "imagenet1k" or cfg.superclass == "none":
-    return None
-  if cfg.superclass == "wordnet":
-    return wordnet.load_hierarchy().ancestor_groups(int(cfg.wordnet_depth))
-  return metaclass.imagenet_metaclasses()[0]
-
-
 def _plausibility(labels: np.ndarray, other: np.ndarray, sets, superclass,
                   label_space: str) -> dict[str, np.ndarray]:
   """Plausibility fields [N] of `other` for labelled examples where it differs
@@ -211,14 +201,17 @@ def run(ctx: StageContext) -> StageOutput:
   cfg = ctx.config.attack
   names = attack_names(cfg)
   space = ctx.model.label_space
-  superclass = _superclasses(cfg, space)
+  groups = superclasses.resolve(cfg.superclass, ctx.model.class_names,
+                                cfg.wordnet_depth, "config.attack.superclass")
+  superclass = None if groups is None else groups.groups
   arrays = forward.forward(ctx)
   labels = arrays["label"]
   labelled = labels >= 0
-  multilabel = (label_sets_lib.resolve_source(ctx.data, cfg.multilabel, space)
-                if space == "imagenet1k" else None)
+  multilabel = label_sets_lib.resolve_source(ctx.data, cfg.multilabel,
+                                             ctx.model.class_names)
   sets = (None if multilabel is None else label_sets_lib.label_sets_for(
-      ctx.data, multilabel, ids=arrays["id"], label_space=space))
+      ctx.data, multilabel, ids=arrays["id"],
+      class_names=ctx.model.class_names))
   judge = functools.partial(_plausibility, labels, sets=sets,
                             superclass=superclass, label_space=space)
   clean_plausible = judge(arrays["prediction"])["plausible"]
@@ -230,9 +223,13 @@ def run(ctx: StageContext) -> StageOutput:
       "robust_accuracy": {}, "plausible_robust_accuracy": {},
       "median_min_perturbation": {}, "epsilons": {},
       "plausibility_sources": {
-          "superclass": None if superclass is None else cfg.superclass,
+          "superclass": None if groups is None else groups.about,
           "multilabel": multilabel},
   }
+  if groups is None and sets is None:
+    summary["notes"] = [f"{superclasses.NO_TAXONOMY}: plausible robust accuracy"
+                        " equals robust accuracy (config.attack.superclass, "
+                        "config.attack.multilabel)"]
   local_rows = np.searchsorted(arrays["id"], ctx.data.ids)
   # Unlabelled examples are attacked away from the model's own prediction.
   attack_labels = np.where(ctx.data.labels >= 0, ctx.data.labels,

@@ -22,7 +22,7 @@ import numpy as np
 from jaxaudit import resume
 from jaxaudit import sharding
 from jaxaudit.data.dataset import Dataset
-from jaxaudit.models.base import Classifier, Params
+from jaxaudit.models.classifier import Classifier, Params
 from jaxaudit.report.sections import Section
 
 

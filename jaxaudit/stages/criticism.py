@@ -18,7 +18,7 @@ from jaxaudit.errors import ConfigError
 from jaxaudit.report import sections as rs
 from jaxaudit.stages import forward
 from jaxaudit.stages.base import StageContext, StageOutput
-from jaxaudit.taxonomy import metaclass
+from jaxaudit.taxonomy import superclasses
 
 DEFAULT_ADVERSARIAL_ARRAY = "min_norm/deepfool"
 GROUP_BY = ("auto", "true_class", "predicted_class", "superclass", "global")
@@ -27,8 +27,10 @@ GROUP_BY = ("auto", "true_class", "predicted_class", "superclass", "global")
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       # auto: true_class with >= min_group_size examples per labelled class,
-      # else superclass (ImageNet-1k), else global.
+      # else superclass (where the label space has them), else global.
       "group_by": "auto",
+      "superclass": "auto",  # As config.mistakes.superclass.
+      "wordnet_depth": 7,
       "min_group_size": 5,
       "num_prototypes": 4,
       "num_criticisms": 4,
@@ -42,33 +44,40 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
-def resolve_group_by(config: ml_collections.ConfigDict, label_space: str,
-                     labels: np.ndarray) -> str:
-  """`config.criticism.group_by`, with "auto" made concrete."""
+def resolve_group_by(config: ml_collections.ConfigDict,
+                     groups: superclasses.Superclasses | None,
+                     labels: np.ndarray) -> tuple[str, list[str]]:
+  """`config.criticism.group_by`, with "auto" made concrete, and notes.
+
+  Returns:
+    (a concrete `GROUP_BY` mode, notes for the summary).
+  """
   group_by = config.criticism.group_by
   if group_by not in GROUP_BY:
     raise ConfigError(f"config.criticism.group_by: unknown '{group_by}'; "
                       f"valid: {', '.join(GROUP_BY)}")
-  if group_by == "superclass" and label_space != "imagenet1k":
-    raise ConfigError(f"config.criticism.group_by=superclass needs ImageNet-1k "
-                      f"classes; the model's label space is {label_space} "
-                      "(use true_class, predicted_class or global)")
+  notes = []
+  if group_by == "superclass" and groups is None:
+    notes.append(f"{superclasses.NO_TAXONOMY}: group_by=superclass fell back "
+                 "to auto (config.criticism.superclass: a .json of {class: "
+                 "group})")
+    group_by = "auto"
   if group_by != "auto":
-    return group_by
+    return group_by, notes
   labelled = labels[labels >= 0]
   minimum = config.criticism.min_group_size
   if len(labelled) >= minimum * len(np.unique(labelled)) > 0:
-    return "true_class"
-  if label_space == "imagenet1k" and len(labelled):
-    supers = metaclass.imagenet_metaclasses()[0][labelled]
-    if len(labelled) >= minimum * len(np.unique(supers)):
-      return "superclass"
-  return "global"
+    return "true_class", notes
+  if groups is not None and len(labelled):
+    if len(labelled) >= minimum * len(np.unique(groups.groups[labelled])):
+      return "superclass", notes
+  return "global", notes
 
 
 def group_examples(group_by: str, labels: np.ndarray,
-                   predictions: np.ndarray,
-                   class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+                   predictions: np.ndarray, class_names: tuple[str, ...],
+                   groups: superclasses.Superclasses | None = None
+                   ) -> tuple[np.ndarray, list[str]]:
   """Group index of every example (-1 = none) and the group names.
 
   Args:
@@ -76,6 +85,7 @@ def group_examples(group_by: str, labels: np.ndarray,
     labels: int [N] true classes, -1 = unlabelled (in no class group).
     predictions: int [N] predicted classes.
     class_names: the model's K class names.
+    groups: the superclasses (for group_by="superclass").
 
   Returns:
     (int [N] group index, names of the groups by index).
@@ -83,8 +93,8 @@ def group_examples(group_by: str, labels: np.ndarray,
   if group_by == "global":
     return np.zeros(len(labels), np.int64), ["all"]
   if group_by == "superclass":
-    ids, names = metaclass.imagenet_metaclasses()
-    return np.where(labels >= 0, ids[np.maximum(labels, 0)], -1), names
+    return (np.where(labels >= 0, groups.groups[np.maximum(labels, 0)], -1),
+            list(groups.names))
   classes = labels if group_by == "true_class" else predictions
   counts: dict[str, int] = {}
   for name in class_names:
@@ -116,10 +126,19 @@ def run(ctx: StageContext) -> StageOutput:
   """Prototypes and criticisms of every group; see the module docstring."""
   config = ctx.config.criticism
   arrays = forward.forward(ctx)
-  group_by = resolve_group_by(ctx.config, ctx.model.label_space,
-                              arrays["label"])
+  if "features" not in arrays:
+    return StageOutput(
+        summary={"skipped": forward.NO_FEATURES},
+        records={"id": np.zeros(0, np.int64)},
+        sections=[rs.Section("Prototypes and criticisms (MMD-critic)",
+                             [rs.Text(f"Skipped: {forward.NO_FEATURES}.")])])
+  taxonomy = superclasses.resolve(config.superclass, ctx.model.class_names,
+                                  config.wordnet_depth,
+                                  "config.criticism.superclass")
+  group_by, notes = resolve_group_by(ctx.config, taxonomy, arrays["label"])
   groups, names = group_examples(group_by, arrays["label"],
-                                 arrays["prediction"], ctx.model.class_names)
+                                 arrays["prediction"], ctx.model.class_names,
+                                 taxonomy)
   if config.gamma < 0:
     raise ConfigError(f"config.criticism.gamma must be >= 0, got {config.gamma}")
   try:
@@ -134,6 +153,7 @@ def run(ctx: StageContext) -> StageOutput:
   present = [g for g in range(len(names)) if selection.sizes[g]]
   summary = {
       "group_by": group_by,
+      "notes": notes,
       "prototypes": {names[g]: ids[selection.prototypes[g]].tolist()
                      for g in present},
       "criticisms": {names[g]: ids[selection.criticisms[g]].tolist()

@@ -240,7 +240,8 @@ def run(ctx: StageContext) -> StageOutput:
         records[f"{name}/{key}"] = value
     if name.startswith("adversarial_"):
       records[f"{name}/target"] = out["target"]
-  if cfg.neighbours > 0:
+  with_neighbours = cfg.neighbours > 0 and "features" in arrays
+  if with_neighbours:
     records.update(_neighbours(ctx, arrays, rows))
   if cfg.save_maps:
     _save_maps(ctx, results)
@@ -248,6 +249,8 @@ def run(ctx: StageContext) -> StageOutput:
             for key in ("deletion", "insertion") if key in out}
   gathered = sharding.gather_to_all(dict(records, **curves), ctx.data.ids)
   summary = _summary(gathered, list(results))
+  if cfg.neighbours > 0 and not with_neighbours:
+    summary["notes"] = ["no nearest neighbours: " + forward.NO_FEATURES]
   shown = sections_lib.gallery_ids(arrays, cfg.gallery_size)
   local = np.isin(ctx.data.ids, shown)
   shown_arrays = {f"{name}/map": out["map"][local]

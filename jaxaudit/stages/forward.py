@@ -14,6 +14,8 @@ from jaxaudit import sharding
 from jaxaudit.stages.base import StageContext
 
 _CACHE_KEY = "forward"
+NO_FEATURES = ("the model gives no features (return (logits, features) from "
+               "apply_fn, or give a features_fn)")
 
 
 def unit_images(batch_images: jax.Array) -> jax.Array:
@@ -27,7 +29,7 @@ def forward(ctx: StageContext) -> dict[str, np.ndarray]:
   Returns:
     Arrays sorted by global id: `id` [N], `label` [N], `logits` [N, K],
     `probs` float32 [N, K], `prediction` [N], `top5` int [N, 5], `top5_probs`
-    [N, 5], `features` [N, D].
+    [N, 5], and `features` [N, D] where the model has features.
   """
   if _CACHE_KEY in ctx.cache:
     return ctx.cache[_CACHE_KEY]
@@ -36,7 +38,10 @@ def forward(ctx: StageContext) -> dict[str, np.ndarray]:
   def step(params, batch):
     logits, features = model.logits_and_features(params,
                                                  unit_images(batch["image"]))
-    return {"logits": logits, "features": features}
+    out = {"logits": logits}
+    if features is not None:
+      out["features"] = features
+    return out
 
   local = ctx.map_batches("forward", step, ctx.params,
                           {"image": ctx.data.images})

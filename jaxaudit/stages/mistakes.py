@@ -20,22 +20,18 @@ adversarial labels a person would accept.
 from __future__ import annotations
 
 import collections
-import json
-import os
 
 import jax
 import ml_collections
 import numpy as np
 
 from jaxaudit import classes
-from jaxaudit.errors import ConfigError
 from jaxaudit.stages import forward
 from jaxaudit.stages.base import StageContext, StageOutput
 from jaxaudit.taxonomy import label_sets as label_sets_lib
-from jaxaudit.taxonomy import metaclass, mistakes_report, plausibility
-from jaxaudit.taxonomy import rectified, wordnet
+from jaxaudit.taxonomy import mistakes_report, plausibility, rectified
+from jaxaudit.taxonomy import superclasses
 
-SUPERCLASS_SOURCES = ("auto", "metaclass", "wordnet", "none")
 _MULTILABEL_ABOUT = {"demo": "the demo photos' acceptable classes",
                      "real": "ImageNet ReaL labels (Beyer et al. 2020)",
                      "tfds": "the TFDS record's multi-label field"}
@@ -45,8 +41,8 @@ def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       # auto | none | demo | real | tfds | a .json/.csv path (label_sets.py).
       "multilabel": "auto",
-      # auto (= metaclass for ImageNet-1k) | metaclass | wordnet | none | a
-      # .json path {class: group name}.
+      # auto (metaclasses on ImageNet-1k, the shipped groups on CIFAR-10) |
+      # metaclass | wordnet | none | a .json path {class: group name}.
       "superclass": "auto",
       "wordnet_depth": 7,  # superclass="wordnet": ancestor at this depth.
       "fine_grained_distance": 4,  # WordNet distance still "fine-grained".
@@ -57,59 +53,14 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
-def _superclasses(cfg, label_space: str
-                  ) -> tuple[np.ndarray | None, list[str], str]:
-  """(int [K] group per class or None, group names, description)."""
-  source = cfg.superclass
-  imagenet = label_space == "imagenet1k"
-  if source.lower().endswith(".json"):
-    return _superclass_file(os.path.expanduser(source), label_space)
-  if source not in SUPERCLASS_SOURCES:
-    raise ConfigError(f"config.mistakes.superclass: unknown '{source}'; valid: "
-                      + ", ".join(SUPERCLASS_SOURCES) + ", or a .json path")
-  if source == "none" or (source == "auto" and not imagenet):
-    return None, [], ""
-  if not imagenet:
-    raise ConfigError(f"config.mistakes.superclass='{source}' needs an "
-                      f"ImageNet-1k model; this one predicts {label_space}")
-  if source == "wordnet":
-    depth = int(cfg.wordnet_depth)
-    h = wordnet.load_hierarchy()
-    groups = h.ancestor_groups(depth)
-    names = sorted({h.ancestor(c, depth) for c in range(wordnet.NUM_CLASSES)})
-    return (groups, [h.name(w) for w in names],
-            f"WordNet ancestor at depth {depth}")
-  ids, names = metaclass.imagenet_metaclasses()
-  return ids, names, "imagenet-x 100 metaclasses"
-
-
-def _superclass_file(path: str, label_space: str
-                     ) -> tuple[np.ndarray, list[str], str]:
-  if not os.path.isfile(path):
-    raise ConfigError(f"config.mistakes.superclass: no such file: {path}")
-  with open(path) as f:
-    table = json.load(f)
-  keys = classes.class_keys(label_space)
-  num_classes = len(classes.class_names(label_space))
-  names = sorted(set(map(str, table.values())))
-  groups = np.arange(len(names), len(names) + num_classes)  # Unlisted: alone.
-  for key, group in table.items():
-    k = str(key).lower()
-    index = int(k) if k.isdigit() else keys.get(k)
-    if index is None or not 0 <= index < num_classes:
-      raise ConfigError(f"config.mistakes.superclass: {path}: unknown class "
-                        f"'{key}'")
-    groups[index] = names.index(str(group))
-  return groups, names, f"groups from {os.path.basename(path)}"
-
-
 def _seed(rng: jax.Array) -> np.random.Generator:
   return np.random.default_rng(np.asarray(jax.random.key_data(rng)).tolist())
 
 
 def analyse(arrays: dict, sets: list[list[int]] | None, multilabel: str | None,
             superclass: np.ndarray | None, label_space: str, cfg,
-            rng: np.random.Generator) -> tuple[dict, dict]:
+            rng: np.random.Generator,
+            names: tuple[str, ...]) -> tuple[dict, dict]:
   """Metrics and per-example columns from the global forward arrays.
 
   Args:
@@ -120,6 +71,7 @@ def analyse(arrays: dict, sets: list[list[int]] | None, multilabel: str | None,
     label_space: the model's label space.
     cfg: `config.mistakes`.
     rng: NumPy generator for the bootstraps.
+    names: the model's class names.
 
   Returns:
     (summary, columns aligned with arrays["id"]).
@@ -146,7 +98,6 @@ def analyse(arrays: dict, sets: list[list[int]] | None, multilabel: str | None,
         plain[labelled], plaus["same_superclass"][labelled], samples, level,
         rng)
     columns["correct_superclass"] = plaus["same_superclass"] & labelled
-  names = classes.class_names(label_space)
   summary = {
       "num_examples": int(labelled.sum()),
       "top1": {k: v["top1"] for k, v in per_source.items()},
@@ -236,19 +187,23 @@ def run(ctx: StageContext) -> StageOutput:
   """Rectified accuracy, error categories and galleries; see module doc."""
   cfg = ctx.config.mistakes
   space = ctx.model.label_space
-  superclass, group_names, group_about = _superclasses(cfg, space)
+  groups = superclasses.resolve(cfg.superclass, ctx.model.class_names,
+                                cfg.wordnet_depth, "config.mistakes.superclass")
+  superclass = None if groups is None else groups.groups
+  group_names = [] if groups is None else groups.names
   arrays = forward.forward(ctx)
-  multilabel = label_sets_lib.resolve_source(ctx.data, cfg.multilabel, space)
+  names = ctx.model.class_names
+  multilabel = label_sets_lib.resolve_source(ctx.data, cfg.multilabel, names)
   sets = (None if multilabel is None else label_sets_lib.label_sets_for(
-      ctx.data, multilabel, ids=arrays["id"], label_space=space))
+      ctx.data, multilabel, ids=arrays["id"], class_names=names))
   if multilabel is not None and multilabel not in label_sets_lib.SOURCES:
     multilabel = "file"
   summary, columns = analyse(arrays, sets, multilabel, superclass, space, cfg,
-                             _seed(ctx.rng))
+                             _seed(ctx.rng), ctx.model.class_names)
   summary["truth_sources"] = {
       **({multilabel: _MULTILABEL_ABOUT.get(multilabel, cfg.multilabel)}
          if sets is not None else {}),
-      **({"superclass": group_about} if superclass is not None else {})}
+      **({"superclass": groups.about} if groups is not None else {})}
   summary["notes"] = _notes(sets, superclass, space)
   summary["attack_plausibility"] = attack_plausibility(ctx, arrays, sets,
                                                        superclass)
@@ -265,10 +220,12 @@ def _notes(sets, superclass, space: str) -> list[str]:
     notes.append("no multi-label truth applies to this data "
                  "(config.mistakes.multilabel): multi_object is never used")
   if superclass is None:
-    notes.append("no superclasses (config.mistakes.superclass)")
-  if space != "imagenet1k":
-    notes.append(f"{space} has no WordNet hierarchy or near-duplicate list: "
-                 "fine_grained and near_duplicate_class need ImageNet-1k")
+    notes.append(f"{superclasses.NO_TAXONOMY}: no superclasses "
+                 "(config.mistakes.superclass: a .json of {class: group})")
+  if space != classes.IMAGENET1K:
+    notes.append(f"the {space} label space has no WordNet hierarchy or "
+                 "near-duplicate list: fine_grained comes from superclasses "
+                 "only, near_duplicate_class needs ImageNet-1k")
   return notes
 
 

@@ -46,7 +46,8 @@ LabelSets = list[list[int]]
 
 
 def label_sets_for(data, source: str, ids: np.ndarray | None = None,
-                   label_space: str | None = None) -> LabelSets | None:
+                   class_names: tuple[str, ...] | None = None
+                   ) -> LabelSets | None:
   """Per-example label sets from the named source.
 
   Args:
@@ -54,8 +55,8 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
     source: one of `SOURCES` or a .json/.csv path (see the module docstring).
     ids: global example ids to return sets for (any example of the job, not
       only this process's); default `data.ids`.
-    label_space: the model's label space (default: a context's model's, else
-      "imagenet1k"); demo/real/tfds need "imagenet1k".
+    class_names: the model's classes (default: a context's model's, else
+      ImageNet-1k's); demo/real/tfds need ImageNet-1k.
 
   Returns:
     [len(ids)] sorted class lists, or None when the source does not apply
@@ -65,21 +66,22 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
     ConfigError: unknown source, or one that cannot apply to this data.
     DataError: an unreadable or inconsistent label file.
   """
-  if label_space is None:
+  if class_names is None:
     model = getattr(data, "model", None)
-    label_space = model.label_space if model is not None else "imagenet1k"
+    class_names = (model.class_names if model is not None
+                   else classes.class_names(classes.IMAGENET1K))
   data = getattr(data, "data", data)
   ids = np.asarray(data.ids if ids is None else ids, np.int64)
   files = [data.source.files[i] for i in ids.tolist()]
   if source.lower().endswith((".json", ".csv")):
-    return _from_file(os.path.expanduser(source), ids, files, label_space)
+    return _from_file(os.path.expanduser(source), ids, files, class_names)
   if source not in SOURCES:
     raise ConfigError(f"{FIELD}: unknown '{source}'; valid: "
                       + ", ".join(SOURCES) + ", or a .json/.csv path")
-  source = resolve_source(data, source, label_space)
+  source = resolve_source(data, source, class_names)
   if source is None:
     return None
-  if not _applies(source, data.source, files, label_space):
+  if not _applies(source, data.source, files, class_names):
     raise ConfigError(f"{FIELD}='{source}' does not apply to this data: "
                       + _requirement(source))
   if source == "demo":
@@ -92,7 +94,7 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
 
 
 def resolve_source(data, source: str,
-                   label_space: str = "imagenet1k") -> str | None:
+                   class_names: tuple[str, ...]) -> str | None:
   """The source `label_sets_for` reads: "auto" resolved to "demo", "tfds",
   "real" or None; "none" -> None; anything else unchanged."""
   data = getattr(data, "data", data)
@@ -101,7 +103,7 @@ def resolve_source(data, source: str,
   if source != "auto":
     return source
   for name in ("demo", "tfds", "real"):
-    if _applies(name, data.source, list(data.source.files), label_space):
+    if _applies(name, data.source, list(data.source.files), class_names):
       return name
   return None
 
@@ -117,8 +119,9 @@ def _requirement(source: str) -> str:
   }[source]
 
 
-def _applies(source: str, src, files: list[str], label_space: str) -> bool:
-  if label_space != "imagenet1k":
+def _applies(source: str, src, files: list[str],
+             class_names: tuple[str, ...]) -> bool:
+  if classes.kind_of(tuple(class_names)) != classes.IMAGENET1K:
     return False
   if source == "demo":
     return isinstance(src, sources.DemoSource)
@@ -155,7 +158,7 @@ def real_labels() -> tuple[tuple[int, ...], ...]:
 
 
 def _from_file(path: str, ids: np.ndarray, files: list[str],
-               label_space: str) -> LabelSets:
+               class_names: tuple[str, ...]) -> LabelSets:
   if not os.path.isfile(path):
     raise ConfigError(f"{FIELD}: no such file: {path}")
   try:
@@ -174,8 +177,8 @@ def _from_file(path: str, ids: np.ndarray, files: list[str],
                for r in rows}
   except (OSError, ValueError) as e:
     raise DataError(f"{FIELD}: cannot read {path}: {e}") from e
-  keys = classes.class_keys(label_space)
-  num_classes = len(classes.class_names(label_space))
+  keys = classes.class_keys(tuple(class_names))
+  num_classes = len(class_names)
   parsed = {str(k): _parse_classes(v, keys, num_classes, path, k)
             for k, v in table.items()}
   out, missing = [], 0

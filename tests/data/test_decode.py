@@ -7,11 +7,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from jaxaudit import classes
 from jaxaudit.data import dataset, decode, sources
 from jaxaudit.errors import DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 
 PREP = Preprocessing(image_size=64, resize_size=72)
+IMAGENET_NAMES = classes.class_names(classes.IMAGENET1K)
 
 
 def _photo(size=(120, 90)):
@@ -83,7 +85,7 @@ def test_skip_bad_drops_only_the_bad_file(tmp_path):
   Image.fromarray(_photo()).save(folder / "n01440764_tench.JPEG")
   (folder / "n01443537_goldfish.JPEG").write_bytes(b"garbage")
   Image.fromarray(_photo()).save(folder / "n01484850_shark.JPEG")
-  source = sources.FolderSource(str(folder), "imagenet1k")
+  source = sources.FolderSource(str(folder), IMAGENET_NAMES)
   strict = ml_collections.ConfigDict({"num_examples": 0, "skip_bad": False})
   with pytest.raises(DataError, match="goldfish"):
     dataset.build_dataset(strict, source, PREP, 0, 1)

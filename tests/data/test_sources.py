@@ -5,12 +5,14 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from jaxaudit import classes
 from jaxaudit import sharding
 from jaxaudit.data import dataset, sources
 from jaxaudit.errors import ConfigError, DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 
 PREP = Preprocessing(image_size=32, resize_size=32)
+IMAGENET_NAMES = classes.class_names(classes.IMAGENET1K)
 
 
 def _write(path):
@@ -21,7 +23,7 @@ def _write(path):
 def test_imagenet_names_give_sorted_wnid_index(tmp_path):
   _write(tmp_path / "n15075141_toilet_tissue.JPEG")
   _write(tmp_path / "n01440764_tench.JPEG")
-  source = sources.FolderSource(str(tmp_path), "imagenet1k")
+  source = sources.FolderSource(str(tmp_path), IMAGENET_NAMES)
   assert source.files == ["n01440764_tench.JPEG", "n15075141_toilet_tissue.JPEG"]
   assert list(source.labels) == [0, 999]
 
@@ -31,7 +33,7 @@ def test_class_named_subfolders(tmp_path):
   _write(tmp_path / "tabby" / "b.png")
   _write(tmp_path / "great_white_shark" / "c.jpg")
   _write(tmp_path / "not_a_class" / "d.jpg")
-  source = sources.FolderSource(str(tmp_path), "imagenet1k")
+  source = sources.FolderSource(str(tmp_path), IMAGENET_NAMES)
   labels = dict(zip(source.files, source.labels))
   assert labels["n01443537/a.jpg"] == 1
   assert labels["tabby/b.png"] == 281
@@ -41,9 +43,9 @@ def test_class_named_subfolders(tmp_path):
 
 def test_missing_or_empty_folder_names_the_field(tmp_path):
   with pytest.raises(ConfigError, match="config.data.dir"):
-    sources.FolderSource(str(tmp_path / "absent"), "imagenet1k")
+    sources.FolderSource(str(tmp_path / "absent"), IMAGENET_NAMES)
   with pytest.raises(DataError, match="no images"):
-    sources.FolderSource(str(tmp_path), "imagenet1k")
+    sources.FolderSource(str(tmp_path), IMAGENET_NAMES)
 
 
 def test_npz_validation(tmp_path):
@@ -62,7 +64,7 @@ def test_npz_validation(tmp_path):
 def test_only_one_source_field():
   config = ml_collections.ConfigDict({"dir": "a", "npz": "b", "tfds_name": ""})
   with pytest.raises(ConfigError, match="only one"):
-    sources.build_source(config, "imagenet1k")
+    sources.build_source(config, IMAGENET_NAMES)
 
 
 def test_process_slices_cover_every_example_once():

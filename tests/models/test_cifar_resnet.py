@@ -45,6 +45,6 @@ def test_trainable_from_random_init():
       {"name": "cifar_resnet20", "random_init_seed": 0}))
   x = jnp.ones((4, 32, 32, 3)) * 0.5
   (logits, features), updates = model.module.apply(
-      variables, x, train=True, mutable=["batch_stats"])
+      variables, model.normalization(x), train=True, mutable=["batch_stats"])
   assert logits.shape == (4, 10) and features.shape == (4, 64)
   assert "batch_stats" in updates

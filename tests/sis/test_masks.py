@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxaudit.errors import ConfigError
-from jaxaudit.models.loading import MODELS
+from jaxaudit.models import MODELS
 from jaxaudit.models import cifar_resnet
 from jaxaudit.sis import masks
 

@@ -52,7 +52,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch():
   images = jnp.asarray(rng.rand(8, 32, 32, 3), jnp.float32)
   labels = jnp.arange(8) % 10
   _, losses = jax.jit(lambda s: retrain.train_chunk(
-      model.module.apply, tx, s, images, labels, jax.random.key(0),
+      retrain.training_apply(model), tx, s, images, labels, jax.random.key(0),
       batch_size=8, num_steps=20))(state)
   losses = np.asarray(losses)
   assert losses[-5:].mean() < 0.5 * losses[:5].mean(), losses

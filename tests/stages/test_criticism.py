@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from conftest import CIFAR_DIR, ROOT, require_shared
+from jaxaudit import classes
 from jaxaudit import pipeline
 from jaxaudit.errors import ConfigError
 from jaxaudit.stages import criticism as stage
+from jaxaudit.taxonomy import superclasses
 
 
 def _config(group_by, min_size=5):
@@ -19,29 +21,37 @@ def _config(group_by, min_size=5):
       "group_by": group_by, "min_group_size": min_size}})
 
 
+_IMAGENET = superclasses.resolve("auto", classes.class_names("imagenet1k"), 7,
+                                 "f")
+_CIFAR = superclasses.resolve("auto", classes.CIFAR10_NAMES, 7, "f")
+
+
 def test_auto_group_by():
   one_per_class = np.arange(1000)
-  assert stage.resolve_group_by(_config("auto"), "imagenet1k",
-                                one_per_class) == "superclass"
-  assert stage.resolve_group_by(_config("auto"), "cifar10",
-                                np.arange(100) % 10) == "true_class"
-  assert stage.resolve_group_by(_config("auto"), "imagenet1k",
-                                np.asarray([281, 967, 657])) == "global"
-  assert stage.resolve_group_by(_config("auto"), "cifar10",
-                                np.full(4, -1)) == "global"
+  resolve = lambda groups, labels: stage.resolve_group_by(
+      _config("auto"), groups, labels)[0]
+  assert resolve(_IMAGENET, one_per_class) == "superclass"
+  assert resolve(_CIFAR, np.arange(100) % 10) == "true_class"
+  assert resolve(_IMAGENET, np.asarray([281, 967, 657])) == "global"
+  assert resolve(None, np.full(4, -1)) == "global"
+  # CIFAR-10's shipped groups: 6 superclasses, 12 images are enough for them.
+  assert resolve(_CIFAR, np.arange(12) % 10) == "global"
+  assert stage.resolve_group_by(_config("auto", 2), _CIFAR,
+                                np.arange(12) % 10)[0] == "superclass"
 
 
-def test_bad_group_by_names_the_field():
+def test_superclass_without_a_taxonomy_is_a_note_and_bad_names_an_error():
+  group_by, notes = stage.resolve_group_by(_config("superclass"), None,
+                                           np.arange(30) % 3)
+  assert group_by == "true_class" and "no taxonomy" in notes[0]
   with pytest.raises(ConfigError, match="config.criticism.group_by"):
-    stage.resolve_group_by(_config("superclass"), "cifar10", np.zeros(3, int))
-  with pytest.raises(ConfigError, match="config.criticism.group_by"):
-    stage.resolve_group_by(_config("class"), "cifar10", np.zeros(3, int))
+    stage.resolve_group_by(_config("class"), _CIFAR, np.zeros(3, int))
 
 
 def test_superclass_groups_follow_the_metaclass_map():
   labels = np.asarray([281, 282, 285, 967, -1])  # three cats, espresso, none.
   groups, names = stage.group_examples("superclass", labels, labels,
-                                       ("x",) * 1000)
+                                       ("x",) * 1000, _IMAGENET)
   assert groups[0] == groups[1] == groups[2] != groups[3] and groups[4] == -1
   assert len(names) == 100
 

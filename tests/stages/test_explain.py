@@ -29,7 +29,7 @@ def test_explain_stage_on_cifar(tmp_path):
   cfg.faithfulness.steps, cfg.neighbours, cfg.gallery_size = 8, 2, 3
   model, params = load_model(config.model)
   data = dataset_lib.build_dataset(
-      config.data, sources.build_source(config.data, model.label_space),
+      config.data, sources.build_source(config.data, model.class_names),
       model.preprocessing)
   # The attack stage ran: explain finds its PGD adversarials again.
   ctx = StageContext(config=config, model=model, params=params, data=data,

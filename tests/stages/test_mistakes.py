@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import CIFAR_DIR, ROOT, require_shared
-from jaxaudit import config_defaults, pipeline
+from jaxaudit import classes, config_defaults, pipeline
 from jaxaudit.stages import mistakes
 from jaxaudit.stages.base import StageOutput
 from jaxaudit.taxonomy import metaclass
@@ -33,7 +33,8 @@ def test_analyse_hand_made_multi_label_set():
   cfg = mistakes.default_config()
   summary, columns = mistakes.analyse(arrays, sets, "file", superclass,
                                       "imagenet1k", cfg,
-                                      np.random.default_rng(0))
+                                      np.random.default_rng(0),
+                                      classes.class_names("imagenet1k"))
   assert columns["category"].tolist() == [
       "correct", "multi_object", "near_duplicate_class", "fine_grained",
       "real_error", "correct", "unlabelled"]
@@ -91,10 +92,17 @@ def test_cifar_job_reports_only_what_applies(tmp_path):
   config.mistakes.bootstrap_samples = 100
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
-  assert result["rectified_top1"] == {} and result["truth_sources"] == {}
-  assert any("cifar10 has no WordNet" in n for n in result["notes"])
+  # CIFAR-10's shipped groups are the only truth: cat/dog, deer/horse,
+  # automobile/truck and airplane/ship errors are fine-grained.
+  assert list(result["truth_sources"]) == ["superclass"]
+  assert "CIFAR-10 groups" in result["truth_sources"]["superclass"]
+  assert any("no WordNet" in n for n in result["notes"])
   assert result["num_errors"] > 0
-  assert result["error_categories"]["real_error"] == 1.0
+  assert set(records["category"]) <= {"correct", "fine_grained", "real_error"}
+  fine = records[records["category"] == "fine_grained"]
+  pairs = {frozenset((a, b)) for a, b in zip(fine["label"], fine["prediction"])}
+  assert pairs <= {frozenset(p) for p in ((3, 5), (4, 7), (1, 9), (0, 8))}
+  assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
   assert len(records) == 48 and (records["wordnet_distance"] == -1).all()
   config.mistakes.superclass = "metaclass"
   with pytest.raises(Exception, match="config.mistakes.superclass"):

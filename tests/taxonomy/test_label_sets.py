@@ -7,12 +7,14 @@ import os
 import numpy as np
 import pytest
 
+from jaxaudit import classes
 from jaxaudit.data import dataset, sources
 from jaxaudit.errors import ConfigError, DataError
-from jaxaudit.models.base import Preprocessing
+from jaxaudit.models.classifier import Preprocessing
 from jaxaudit.taxonomy import label_sets
 
 PREP = Preprocessing(image_size=8, resize_size=8)
+IMAGENET_NAMES = classes.class_names(classes.IMAGENET1K)
 
 
 def _dataset(source, ids):
@@ -27,7 +29,7 @@ def _dataset(source, ids):
 def _folder(tmp_path, names):
   for name in names:
     (tmp_path / name).write_bytes(b"")
-  return sources.FolderSource(str(tmp_path), "imagenet1k")
+  return sources.FolderSource(str(tmp_path), IMAGENET_NAMES)
 
 
 def test_demo_sets_include_the_label():
@@ -83,13 +85,14 @@ def test_user_json_and_csv(tmp_path):
 
 def test_cifar_label_space_has_no_imagenet_sources(tmp_path):
   data = _dataset(sources.DemoSource(), [0])
-  assert label_sets.label_sets_for(data, "auto", label_space="cifar10") is None
+  assert label_sets.label_sets_for(data, "auto",
+                                   class_names=classes.CIFAR10_NAMES) is None
 
 
 def test_a_context_brings_its_label_space():
   data = _dataset(sources.DemoSource(), [0, 1])
   ctx = types.SimpleNamespace(
-      data=data, model=types.SimpleNamespace(label_space="cifar10"))
+      data=data, model=types.SimpleNamespace(class_names=classes.CIFAR10_NAMES))
   assert label_sets.label_sets_for(ctx, "auto") is None
-  ctx.model.label_space = "imagenet1k"
+  ctx.model.class_names = IMAGENET_NAMES
   assert label_sets.label_sets_for(ctx, "auto")[1] == [504, 967, 968]

@@ -45,19 +45,22 @@ class IsolatedLoader:
   """A helper process that loads files in forked, limited children."""
 
   def __init__(self, timeout_s: float = 20.0, memory_mb: int = 1024,
-               torch: bool = False):
+               torch: bool = False, preload: bool = False):
     """Args:
       timeout_s: wall-clock limit per file.
       memory_mb: address space a child may add to what it starts with.
       torch: also read every loaded file with `torch.load(weights_only=True)`
         (in a separate grandchild) and require the same tensors.
+      preload: import orbax in the helper once (each child would otherwise
+        spend seconds importing it).
     """
     self._timeout = timeout_s
     self._memory = memory_mb
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     self._process = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__)]
-        + (["--torch"] if torch else []), stdin=subprocess.PIPE,
+        + (["--torch"] if torch else []) + (["--orbax"] if preload else []),
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
 
   def load(self, path: str, loader: str = "jaxaudit.weights:load_state_dict"
@@ -110,7 +113,9 @@ def _classify_result(result, path: str) -> dict:
       pending.extend(value)
   allowed = set(bounds.DTYPES.values())
   total = sum(a.nbytes for a in {id(a): a for a in arrays}.values())
-  limit = bounds.BUDGET_FACTOR * os.path.getsize(path) + bounds.BUDGET_SLACK
+  size = (sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path)
+              for f in fs) if os.path.isdir(path) else os.path.getsize(path))
+  limit = bounds.BUDGET_FACTOR * size + bounds.BUDGET_SLACK
   for array in arrays:
     if array.dtype not in allowed:
       return {"kind": "bad-load", "detail": f"dtype {array.dtype}"}
@@ -240,6 +245,8 @@ def _serve() -> None:
   import jaxaudit.weights  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   if "--torch" in sys.argv:
     import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  if "--orbax" in sys.argv:
+    import orbax.checkpoint  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   for line in sys.stdin:
     request = json.loads(line)
     reply = _fork_and_wait(lambda: _child(request), request["timeout"])

@@ -84,6 +84,8 @@ def make_seed(name: str, data: bytes, kind: str) -> Seed:
   if kind == "legacy":
     spans = _pickle_spans(data)
     regions = tuple(spans) + ((spans[-1][1], spans[-1][1] + 64),)
+  elif kind == "msgpack":
+    regions = ((0, len(data)),)
   elif kind == "safetensors":
     (length,) = struct.unpack_from("<Q", data)
     regions = ((0, 8 + length),)
@@ -282,9 +284,56 @@ def _safetensors_field(data: bytes, seed: Seed, draw: Draw) -> bytes:
   return struct.pack("<Q", len(text)) + text + data[8 + length:]
 
 
+def _msgpack_field(data: bytes, seed: Seed, draw: Draw) -> bytes:
+  """One array record of a Flax msgpack file with its shape, dtype or data
+  changed, or one map re-packed with a non-string key."""
+  import msgpack  # pylint: disable=g-import-not-at-top
+  try:
+    tree = msgpack.unpackb(data, raw=False, strict_map_key=False,
+                           ext_hook=lambda code, raw: msgpack.ExtType(code, raw))
+  except Exception:  # pylint: disable=broad-except  (already mutated: skip)
+    return data
+  records = []
+  pending = [tree]
+  while pending:
+    node = pending.pop()
+    if isinstance(node, dict):
+      records.extend((node, k) for k, v in node.items()
+                     if isinstance(v, msgpack.ExtType))
+      pending.extend(v for v in node.values() if isinstance(v, dict))
+  if not records:
+    return data
+  parent, key = draw(st.sampled_from(records))
+  record = parent[key]
+  if draw(st.integers(0, 4)) == 0:
+    parent[draw(st.sampled_from((1, 2.5, b"k")))] = record  # Non-string key.
+  else:
+    try:
+      shape, dtype, raw = msgpack.unpackb(record.data, raw=True)
+    except Exception:  # pylint: disable=broad-except
+      return data
+    field = draw(st.sampled_from(("shape", "dtype", "data", "code")))
+    if field == "shape":
+      shape = list(shape) or [1]
+      shape[draw(st.integers(0, len(shape) - 1))] = draw(
+          st.sampled_from(INTERESTING))
+    elif field == "dtype":
+      dtype = draw(st.sampled_from((b"object", b"complex64", b"float64",
+                                    b"bfloat16", b"V8", b"<U3", b"int4")))
+    elif field == "data":
+      raw = raw[:draw(st.integers(0, len(raw)))] + draw(st.binary(max_size=8))
+    code = draw(st.sampled_from((1, 2, 3, 7))) if field == "code" else (
+        record.code)
+    parent[key] = msgpack.ExtType(code, msgpack.packb((shape, dtype, raw)))
+  try:
+    return msgpack.packb(tree)
+  except Exception:  # pylint: disable=broad-except
+    return data
+
+
 GENERIC = (_flip, _truncate, _insert, _delete)
 FIELD_EDITS = {"legacy": _legacy_field, "zip": _zip_field, "npz": _zip_field,
-               "safetensors": _safetensors_field}
+               "safetensors": _safetensors_field, "msgpack": _msgpack_field}
 
 
 def mutate(seed: Seed, draw: Draw) -> bytes:
@@ -295,3 +344,49 @@ def mutate(seed: Seed, draw: Draw) -> bytes:
     data = draw(st.sampled_from(edits))(data, seed, draw)
   return data
 
+
+
+def _json_field(data: bytes, draw: Draw) -> bytes:
+  """A number or string somewhere in a JSON file replaced by a boundary value."""
+  try:
+    tree = json.loads(data)
+  except ValueError:
+    return data
+  slots, pending = [], [tree]
+  while pending:
+    node = pending.pop()
+    items = (node.items() if isinstance(node, dict)
+             else enumerate(node) if isinstance(node, list) else ())
+    for k, v in items:
+      if isinstance(v, (dict, list)):
+        pending.append(v)
+      else:
+        slots.append((node, k))
+  if not slots:
+    return data
+  node, key = draw(st.sampled_from(slots))
+  node[key] = draw(st.one_of(st.sampled_from(INTERESTING),
+                             st.sampled_from(("", "object", "float32", "<f4",
+                                              "../../etc/passwd", None))))
+  return json.dumps(tree).encode()
+
+
+def mutate_tree(files: dict[str, bytes], draw: Draw) -> dict[str, bytes]:
+  """1-3 mutations of a checkpoint folder {relative path: bytes}: one file's
+  bytes edited (JSON fields in JSON files), truncated or removed."""
+  files = dict(files)
+  for _ in range(draw(st.integers(1, 3))):
+    if not files:
+      break
+    name = draw(st.sampled_from(sorted(files)))
+    action = draw(st.sampled_from(("edit", "edit", "edit", "remove")))
+    if action == "remove":
+      del files[name]
+      continue
+    data = files[name]
+    seed = Seed(name, data, "raw", ((0, min(len(data), 4096)),))
+    if data[:1] in (b"{", b"[") and draw(st.booleans()):
+      files[name] = _json_field(data, draw)
+    else:
+      files[name] = draw(st.sampled_from(GENERIC))(data, seed, draw)
+  return files

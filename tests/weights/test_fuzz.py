@@ -2,7 +2,8 @@
 
 Each case is a real file (the Lite0 legacy pickle the package ships, small zip
 and legacy torch files written by torch, the CIFAR `.th` files where ../shared
-exists, an .npz and a .safetensors file) with 1-4 seeded mutations drawn by
+exists, an .npz, a .safetensors and a Flax .msgpack file) or a real orbax
+checkpoint folder with 1-4 seeded mutations drawn by
 hypothesis (`mutations.py`), loaded by the public loader in an isolated child
 process with a time and memory limit (`isolated_load.py`). Allowed outcomes: a
 load whose tensors are owned arrays of allowed dtypes within the budget (for
@@ -22,6 +23,7 @@ import collections
 import importlib.util
 import json
 import os
+import shutil
 
 from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
@@ -35,9 +37,17 @@ from jaxaudit.models import efficientnet_lite
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 # Cases per seed: (default suite, slow suite).
-CASES = {"lite0_legacy": (150, 1500), "small_legacy": (200, 4000),
-         "small_zip": (200, 4000), "npz": (200, 4000), "safetensors": (200, 4000),
-         "cifar_resnet20_legacy": (50, 2500)}
+CASES = {"lite0_legacy": (120, 1200), "small_legacy": (150, 3200),
+         "small_zip": (150, 3200), "npz": (150, 3200), "safetensors": (150, 3200),
+         "cifar_resnet20_legacy": (50, 2000), "msgpack": (150, 3200),
+         "orbax": (80, 800)}
+# Which loader reads each kind of seed (the public path for each format).
+LOADERS = {"msgpack": "jaxaudit.weights.msgpack_file:load_msgpack_file",
+           "orbax": "jaxaudit.weights.orbax_dir:load_orbax_dir"}
+_ARRAYS = {"conv.weight": np.arange(54, dtype=np.float32).reshape(2, 3, 3, 3),
+           "bn.mask": np.array([True, False]),
+           "fc.bias": np.array([1, -2], np.int64),
+           "fortran": np.asfortranarray(np.eye(3, dtype=np.float16))}
 
 
 def _seed(name: str, tmp_dir: str) -> mutations.Seed:
@@ -51,48 +61,91 @@ def _seed(name: str, tmp_dir: str) -> mutations.Seed:
   elif name in ("small_legacy", "small_zip"):
     path, kind = os.path.join(DATA, f"{name}.pt"), name.split("_")[1]
   else:
-    arrays = {"conv.weight": np.arange(54, dtype=np.float32).reshape(2, 3, 3, 3),
-              "bn.mask": np.array([True, False]),
-              "fc.bias": np.array([1, -2], np.int64),
-              "fortran": np.asfortranarray(np.eye(3, dtype=np.float16))}
-    path = os.path.join(tmp_dir, f"seed.{name}")
+    path, kind = os.path.join(tmp_dir, f"seed.{name}"), name
     if name == "npz":
-      np.savez(path, **arrays)
+      np.savez(path, **_ARRAYS)
+    elif name == "msgpack":
+      import flax.serialization  # pylint: disable=g-import-not-at-top
+      tree = {"params": {"conv": {"kernel": _ARRAYS["conv.weight"]},
+                         "fc": {"bias": _ARRAYS["fc.bias"]}},
+              "batch_stats": {"mask": _ARRAYS["bn.mask"],
+                              "f16": _ARRAYS["fortran"]}}
+      with open(path, "wb") as f:
+        f.write(flax.serialization.to_bytes(tree))
     else:
       from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-      save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, path)
-    kind = name
+      save_file({k: np.ascontiguousarray(v) for k, v in _ARRAYS.items()}, path)
   with open(path, "rb") as f:
     return mutations.make_seed(name, f.read(), kind)
 
 
 def _suffix(seed: mutations.Seed) -> str:
-  return {"npz": ".npz", "safetensors": ".safetensors"}.get(seed.kind, ".pth")
+  return {"npz": ".npz", "safetensors": ".safetensors",
+          "msgpack": ".msgpack"}.get(seed.kind, ".pth")
+
+
+def _orbax_seed(tmp_dir: str) -> dict[str, bytes]:
+  """A real orbax checkpoint folder as {relative path: bytes}."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(tmp_dir, "orbax-seed")
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(folder, {"params": {k.replace(".", "_"): v for k, v in
+                                        _ARRAYS.items() if k != "fortran"}})
+  checkpointer.wait_until_finished()
+  files = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      full = os.path.join(root, name)
+      with open(full, "rb") as f:
+        files[os.path.relpath(full, folder)] = f.read()
+  return files
+
+
+def _write_tree(folder: str, files: dict[str, bytes]) -> None:
+  shutil.rmtree(folder, ignore_errors=True)
+  for name, data in files.items():
+    os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+      f.write(data)
 
 
 def _fuzz(seed_name: str, cases: int, tmp_path, record_property) -> None:
-  seed = _seed(seed_name, str(tmp_path))
+  if seed_name == "orbax":
+    seed_files = _orbax_seed(str(tmp_path))
+    path = str(tmp_path / "case")
+    write = lambda files: _write_tree(path, files)
+    mutate = lambda draw: mutations.mutate_tree(seed_files, draw)
+    unmutated = seed_files
+    kind = "orbax"
+  else:
+    seed = _seed(seed_name, str(tmp_path))
+    path = str(tmp_path / f"case{_suffix(seed)}")
+
+    def write(data):
+      with open(path, "wb") as f:
+        f.write(data)
+
+    mutate = lambda draw: mutations.mutate(seed, draw)
+    unmutated, kind = seed.data, seed.kind
+  loader_name = LOADERS.get(kind, "jaxaudit.weights:load_state_dict")
   outcomes = collections.Counter()
   failures = []
-  path = str(tmp_path / f"case{_suffix(seed)}")
-  torch = (seed.kind in ("legacy", "zip")
+  torch = (kind in ("legacy", "zip")
            and importlib.util.find_spec("torch") is not None)
   with isolated_load.IsolatedLoader(timeout_s=20, memory_mb=1024,
-                                    torch=torch) as loader:
+                                    torch=torch,
+                                    preload=kind == "orbax") as loader:
     # The unmutated seed must load: the mutations start from a working file.
-    with open(path, "wb") as f:
-      f.write(seed.data)
-    assert loader.load(path).kind == "loaded", seed_name
+    write(unmutated)
+    assert loader.load(path, loader_name).kind == "loaded", seed_name
 
     @settings(max_examples=cases, deadline=None, derandomize=True,
               database=None, suppress_health_check=list(HealthCheck),
               print_blob=True)
     @given(st.data())
     def case(data):
-      mutated = mutations.mutate(seed, data.draw)
-      with open(path, "wb") as f:
-        f.write(mutated)
-      outcome = loader.load(path)
+      write(mutate(data.draw))
+      outcome = loader.load(path, loader_name)
       outcomes[outcome.kind] += 1
       if outcome.kind not in isolated_load.ALLOWED:
         failures.append(outcome)

@@ -1,0 +1,143 @@
+"""`jaxaudit.audit(...)`: a whole audit from Python, as the command line runs it.
+
+  result = jaxaudit.audit(classifier, params, images=x, labels=y,
+                          stages="evaluate,attack,explain")
+  result.summary["attack"]["robust_accuracy"]
+  result.records("evaluate")  # a pandas DataFrame
+  result.report_path          # report.html
+
+`python -m jaxaudit.main` is a thin layer over the same `pipeline.run`, so the
+same config, model and data give the same summary.json either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxaudit import config_defaults
+from jaxaudit import pipeline
+from jaxaudit.data import sources
+from jaxaudit.errors import ConfigError
+from jaxaudit.models import Classifier, Params
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditResult:
+  """What an audit wrote.
+
+  Attributes:
+    workdir: the job folder (summary.json, records/, report.html).
+    summary: summary.json as a dict, one key per stage.
+  """
+  workdir: str
+  summary: dict
+
+  @property
+  def report_path(self) -> str:
+    return os.path.join(self.workdir, "report.html")
+
+  def records(self, stage: str):
+    """The stage's per-example records as a pandas DataFrame."""
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    folder = os.path.join(self.workdir, "records", stage)
+    if not os.path.isdir(folder):
+      raise ValueError(f"no records for stage '{stage}' in {self.workdir}; "
+                       f"stages run: {', '.join(self.summary)}")
+    parts = sorted(f for f in os.listdir(folder) if f.startswith("part-"))
+    if parts and parts[0].endswith(".jsonl"):
+      return pd.concat([pd.read_json(os.path.join(folder, p), lines=True)
+                        for p in parts], ignore_index=True)
+    return pd.read_parquet(folder)
+
+
+def _fingerprint(tree: Any) -> str:
+  digest = hashlib.sha1()
+  for leaf in jax.tree.leaves(tree):
+    array = np.asarray(leaf)
+    digest.update(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def _apply_overrides(config: ml_collections.ConfigDict,
+                     overrides: dict[str, Any], prefix: str = "") -> None:
+  """Sets `overrides` ({"attack.pgd_linf.steps": 5} or nested dicts) on config,
+  refusing unknown fields as the command line does."""
+  for key, value in overrides.items():
+    path = f"{prefix}{key}"
+    head, _, rest = key.partition(".")
+    if head not in config:
+      raise ConfigError(f"config.{prefix}{head}: no such field")
+    if rest:
+      _apply_overrides(config[head], {rest: value}, f"{prefix}{head}.")
+    elif isinstance(value, dict) and isinstance(config[head],
+                                                ml_collections.ConfigDict):
+      _apply_overrides(config[head], value, f"{path}.")
+    else:
+      try:
+        config[head] = value
+      except (TypeError, ValueError) as e:
+        raise ConfigError(f"config.{path}: {e}") from e
+
+
+def audit(classifier: Classifier | None = None, params: Params | None = None,
+          *, images: np.ndarray | None = None, labels: np.ndarray | None = None,
+          files: list[str] | None = None, data: Any = None,
+          stages: str | list[str] = "evaluate", workdir: str | None = None,
+          config: ml_collections.ConfigDict | None = None,
+          **overrides: Any) -> AuditResult:
+  """Audits a classifier on a dataset; returns the summary, records and report.
+
+  Args:
+    classifier: the model (None: `config.model`'s).
+    params: its params (required with `classifier`).
+    images: uint8 [N, H, W, 3] (or float in [0, 1]) to audit, in memory.
+    labels: int [N] their classes (-1 = unknown), with `images`.
+    files: [N] names for the records (default `images[i]`).
+    data: instead of `images`: a TFDS dataset name, or a dict of `config.data`
+      fields ({"dir": ...}, {"npz": ...}, {"tfds_name": ..., "split": ...}).
+    stages: "evaluate,attack,..." or a list of stage names.
+    workdir: the output folder (None: a new temporary folder).
+    config: a starting config (default: `config_defaults.default_config()`).
+    **overrides: config fields, dotted ({"attack.pgd_linf.steps": 5}) or as
+      nested dicts (`attack={"attacks": "pgd_linf"}`), e.g. `batch_size=16`.
+
+  Returns:
+    An `AuditResult`.
+
+  Raises:
+    ConfigError / DataError: bad arguments, naming the field or file.
+  """
+  config = (config_defaults.default_config() if config is None
+            else ml_collections.ConfigDict(config.to_dict()))
+  config.stages = stages if isinstance(stages, str) else ",".join(stages)
+  _apply_overrides(config, overrides)
+  source = None
+  if images is not None:
+    if data is not None:
+      raise ConfigError("audit: give images or data, not both")
+    source = sources.ArraySource(images, labels, files)
+    config.data.fingerprint = _fingerprint([source.images, source.labels])
+  elif isinstance(data, str):
+    config.data.tfds_name = data
+  elif data is not None:
+    _apply_overrides(config.data, dict(data), "data.")
+  model = None
+  if classifier is not None:
+    if params is None:
+      raise ConfigError("audit: give the classifier's params")
+    model = (classifier, params)
+    config.model.name = f"<in memory: {classifier.name}>"
+    config.model.fingerprint = _fingerprint(params)
+  workdir = workdir or tempfile.mkdtemp(prefix="jaxaudit-")
+  summary = pipeline.run(config, workdir, model=model, source=source)
+  return AuditResult(workdir=workdir, summary=json.loads(json.dumps(summary)))

@@ -1,0 +1,108 @@
+"""`jaxaudit.audit` on a user's own model: the same summary as the command line.
+
+A Flax module defined in a file outside the repository, with 7 classes whose
+names are not ImageNet's, trained on real digits, is audited with every stage
+from the command line (`--config.model.name=/some/dir/mymodel.py:make`) and
+through `jaxaudit.audit`; the two summary.json files are equal.
+"""
+
+import json
+import os
+
+import flax.serialization
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_job
+import user_model
+import jaxaudit
+
+ALL_STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
+# Small settings for every stage, as dotted config fields (both entry points).
+SMALL = {
+    "batch_size": 32, "attack.attacks": "fgsm,pgd_linf,deepfool",
+    "attack.deepfool.steps": 3, "attack.deepfool.candidates": 3,
+    "explain.ig.steps": 8, "explain.ig.chunk": 4, "explain.ig.probes": 0,
+    "explain.batch_size": 16, "explain.faithfulness.steps": 4,
+    "explain.smoothgrad.samples": 2, "criticism.num_prototypes": 2,
+    "criticism.num_criticisms": 2, "sis.random_seeds": 1,
+    "resume.shard_size": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def user_job(tmp_path_factory):
+  """The model file and a trained checkpoint outside the repository, and the
+  audited digits as arrays and as an .npz."""
+  folder = tmp_path_factory.mktemp("outside")
+  path = user_model.write(folder)
+  spec = jaxaudit.models.factory.load_factory(f"{path}:classifier")
+  classifier = spec()
+  train_x, train_y = user_model.digits(600)
+  params, losses = user_model.train(
+      classifier, classifier.init_fn(jax.random.key(0)),
+      train_x, train_y)
+  assert losses[-1] < 0.3 * losses[0]
+  checkpoint = folder / "digitnet.msgpack"
+  checkpoint.write_bytes(flax.serialization.to_bytes(params))
+  images, labels = user_model.digits(70, offset=600)
+  npz = folder / "digits.npz"
+  np.savez(npz, images=images, labels=labels,
+           files=[f"images[{i}]" for i in range(len(images))])
+  return {"path": path, "classifier": classifier, "params": params,
+          "checkpoint": str(checkpoint), "images": images, "labels": labels,
+          "npz": str(npz)}
+
+
+def test_cli_and_python_api_give_the_same_summary(user_job, tmp_path):
+  cli_dir, api_dir = tmp_path / "cli", tmp_path / "api"
+  args = [f"--config.{k}={v}" for k, v in SMALL.items()]
+  result = run_job(["--config=configs/default.py", f"--workdir={cli_dir}",
+                    f"--config.stages={ALL_STAGES}",
+                    f"--config.model.name={user_job['path']}:make",
+                    f"--config.model.checkpoint={user_job['checkpoint']}",
+                    f"--config.data.npz={user_job['npz']}", *args],
+                   timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  cli = json.loads((cli_dir / "summary.json").read_text())
+  api = jaxaudit.audit(user_job["classifier"], user_job["params"],
+                       images=user_job["images"], labels=user_job["labels"],
+                       stages=ALL_STAGES, workdir=str(api_dir), **SMALL)
+  assert api.summary == cli
+  assert set(cli) == set(ALL_STAGES.split(","))
+  evaluate = cli["evaluate"]
+  assert evaluate["num_examples"] == 70 and evaluate["top1"] > 0.7
+  assert set(evaluate["per_class_accuracy"]) <= set(
+      ("zero", "one", "two", "three", "four", "five", "six"))
+  # No taxonomy for this label set: the stages say so instead of failing.
+  assert any("no taxonomy" in n for n in cli["mistakes"]["notes"])
+  assert any("no taxonomy" in n for n in cli["attack"]["notes"])
+  assert cli["criticism"]["prototypes"]
+  records = api.records("evaluate")
+  assert isinstance(records, pd.DataFrame) and len(records) == 70
+  assert set(records["prediction_name"]) <= set(evaluate["per_class_accuracy"])
+  assert os.path.isfile(api.report_path)
+
+
+def test_a_model_without_features_skips_what_needs_them(user_job, tmp_path):
+  base = user_job["classifier"]
+  logits_only = jaxaudit.Classifier(
+      apply_fn=lambda p, x: base.apply_fn(p, x)[0], input_size=16,
+      class_names=base.class_names, normalization=base.normalization)
+  result = jaxaudit.audit(
+      logits_only, user_job["params"], images=user_job["images"][:20],
+      labels=user_job["labels"][:20], stages="evaluate,explain,criticism",
+      workdir=str(tmp_path), **{**SMALL, "explain.methods": "saliency"})
+  assert "no features" in result.summary["criticism"]["skipped"]
+  assert any("no features" in n for n in result.summary["explain"]["notes"])
+  assert result.summary["evaluate"]["num_examples"] == 20
+
+
+def test_api_refuses_unknown_fields_and_missing_params(user_job):
+  with pytest.raises(jaxaudit.api.ConfigError, match="config.attack.nope"):
+    jaxaudit.audit(user_job["classifier"], user_job["params"],
+                   images=user_job["images"][:4], **{"attack.nope": 1})
+  with pytest.raises(jaxaudit.api.ConfigError, match="params"):
+    jaxaudit.audit(user_job["classifier"], images=user_job["images"][:4])

@@ -8,13 +8,13 @@
 `:resnet56` attacks the ResNet-56.
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
   variants = set(filter(None, arg.split(",")))
-  config = config_defaults.cifar10_config(56 if "resnet56" in variants else 20)
+  config = job_config.cifar10_config(56 if "resnet56" in variants else 20)
   config.stages = "evaluate,attack"
   config.attack.attacks = "fgsm,pgd_linf,pgd_l2,deepfool,cw_l2"
   config.data.num_examples = 1000

@@ -7,11 +7,11 @@
 `configs/cifar10_criticism.py:fast` uses the first 500 images (for tests).
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.cifar10_config()
+  config = job_config.cifar10_config()
   config.stages = "evaluate,criticism"
   config.criticism.group_by = "true_class"
   config.criticism.num_prototypes = 8

@@ -9,14 +9,14 @@ runs both:
   python launch/sweep.py --config=configs/cifar10_resnet20.py --workdir=/tmp/c10-sweep
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 from jaxaudit import sweep
 
-SHARED = config_defaults.CIFAR10_SHARED
+SHARED = job_config.CIFAR10_SHARED
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.cifar10_config(56 if arg == "resnet56" else 20)
+  config = job_config.cifar10_config(56 if arg == "resnet56" else 20)
   config.stages = "evaluate"
   return config
 

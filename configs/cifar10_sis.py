@@ -8,11 +8,11 @@ the SIS must keep p(predicted class) >= 0.99, as in Carter et al. (2021).
 two CPU cores).
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.cifar10_config()
+  config = job_config.cifar10_config()
   config.stages = "evaluate,sis"
   config.batch_size = 128
   config.sis.threshold = 0.99

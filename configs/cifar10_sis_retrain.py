@@ -1,7 +1,7 @@
 """Retraining a ResNet-20 on 5% pixel subsets (BGSIS of the pretrained ResNet-20)
 against random 5% subsets, on the CIFAR-10 test images split 8,000 / 2,000.
 
-  python -m jaxaudit.sis.train --config=configs/cifar10_sis_retrain.py \
+  python -m jaxaudit.retrain --config=configs/cifar10_sis_retrain.py \
       --workdir=/tmp/jaxaudit-sis-retrain
 
 To fit a 2-core CPU budget, selection removes 30% of the remaining pixels per

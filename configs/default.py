@@ -9,13 +9,13 @@ Runs offline on a fresh install, on one CPU in a few minutes:
 `configs/default.py:fast` runs only the evaluation (for tests).
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 
 STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
 
 
 def get_config(arg: str = ""):
-  config = config_defaults.default_config()
+  config = job_config.base_config()
   config.stages = STAGES
   config.batch_size = 8
   if arg == "fast":

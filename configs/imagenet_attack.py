@@ -9,13 +9,13 @@ Sized for a GPU (the full 1000-image sample). `configs/imagenet_attack.py:fast`
 attacks 16 images with the stage's small CPU defaults.
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
   variants = set(filter(None, arg.split(",")))
-  config = config_defaults.default_config()
+  config = job_config.base_config()
   config.stages = "evaluate,attack"
   config.attack.attacks = "fgsm,pgd_linf,pgd_l2,deepfool,cw_l2"
   config.batch_size = 32

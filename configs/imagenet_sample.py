@@ -5,12 +5,12 @@ or class-named subfolders).
       --config.data.dir=../shared/data/imagenet-sample --workdir=/tmp/jaxaudit-in
 """
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 
 
 def get_config(arg: str = ""):
   del arg
-  config = config_defaults.default_config()
+  config = job_config.base_config()
   config.stages = "evaluate"
   config.batch_size = 32
   config.data.dir = "../shared/data/imagenet-sample"

@@ -23,7 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 from jaxaudit import pipeline
 from jaxaudit.data import sources
 from jaxaudit.errors import ConfigError
@@ -107,7 +107,7 @@ def audit(classifier: Classifier | None = None, params: Params | None = None,
       fields ({"dir": ...}, {"npz": ...}, {"tfds_name": ..., "split": ...}).
     stages: "evaluate,attack,..." or a list of stage names.
     workdir: the output folder (None: a new temporary folder).
-    config: a starting config (default: `config_defaults.default_config()`).
+    config: a starting config (default: `job_config.base_config()`).
     **overrides: config fields, dotted ({"attack.pgd_linf.steps": 5}) or as
       nested dicts (`attack={"attacks": "pgd_linf"}`), e.g. `batch_size=16`.
 
@@ -117,7 +117,7 @@ def audit(classifier: Classifier | None = None, params: Params | None = None,
   Raises:
     ConfigError / DataError: bad arguments, naming the field or file.
   """
-  config = (config_defaults.default_config() if config is None
+  config = (job_config.base_config() if config is None
             else ml_collections.ConfigDict(config.to_dict()))
   config.stages = stages if isinstance(stages, str) else ",".join(stages)
   _apply_overrides(config, overrides)

@@ -15,3 +15,20 @@ class WeightsError(DataError):
   The message names the file, the tensor (or storage) concerned and the rule
   broken; nothing of the file is returned.
   """
+
+
+class ParameterError(ValueError):
+  """A method (an attack, an attribution, a selection) got a bad parameter.
+
+  Method packages raise it naming their own parameter; the stage that passed
+  the value turns it into a `ConfigError` naming the config field.
+
+  Attributes:
+    parameter: the parameter's name (the leaf of its config field).
+    reason: what is wrong with it.
+  """
+
+  def __init__(self, parameter: str, reason: str):
+    super().__init__(f"{parameter}: {reason}")
+    self.parameter = parameter
+    self.reason = reason

@@ -1,4 +1,11 @@
-"""Wires a job: config -> mesh, model, data -> stages -> records, summary, report."""
+"""Wires a job: config -> model, data, plan -> stages -> records, summary, report.
+
+Before any compute the job is checked whole: the stage names, every stage's
+config section (`check_config`), and the plan of artifacts (`artifacts.plan`:
+each stage consumes only what a stage listed before it produces). Then each
+stage runs with its own executor and sees only the artifacts it declared; what
+it produces is checked against its contract before the next stage starts.
+"""
 
 from __future__ import annotations
 
@@ -9,37 +16,36 @@ from absl import logging
 import jax
 import ml_collections
 
+from jaxaudit import artifacts as artifacts_lib
+from jaxaudit import classes
+from jaxaudit import files
 from jaxaudit import records as records_lib
 from jaxaudit import sharding
 from jaxaudit import summary as summary_lib
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
-from jaxaudit import classes
 from jaxaudit.errors import ConfigError
+from jaxaudit.executor import Executor
 from jaxaudit.models import Classifier, Params, check_fits, load_model
+from jaxaudit.models.classifier import ModelDims
 from jaxaudit.report import html as report_html
-from jaxaudit.report import sections as rs
+from jaxaudit.report import items as rs
 from jaxaudit.stages import STAGES
-from jaxaudit.stages.base import StageContext, StageOutput, stage_rng
+from jaxaudit.stages.base import StageContext, StageOutput, config_field
+from jaxaudit.stages.base import stage_rng
+from jaxaudit.taxonomy import judgement
 
 CONFIG_FILE = "config.json"
+ARTIFACT_INDEX = "artifacts-p{:05d}.json"  # Per process: its rows' files.
+# Stages that judge labels with `config.taxonomy`.
+TAXONOMY_STAGES = frozenset({"attack", "mistakes", "criticism"})
 # Fields that may differ between a killed run and its resumption.
 _RESUME_EXEMPT = ("resume.fail_after_shards",)
 
 
 def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
   """`config.stages` ("evaluate,attack") -> validated stage names."""
-  if not isinstance(config.stages, str):
-    raise ConfigError(f"config.stages must be a comma-separated string, got "
-                      f"{type(config.stages).__name__}")
-  names = [s.strip() for s in config.stages.split(",") if s.strip()]
-  if not names:
-    raise ConfigError("config.stages is empty; valid: " + ", ".join(STAGES.names()))
-  for name in names:
-    STAGES.check(name)
-  if len(set(names)) != len(names):
-    raise ConfigError(f"config.stages lists a stage twice: {config.stages}")
-  return names
+  return STAGES.parse(config.stages)
 
 
 def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -56,8 +62,7 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
           f"--workdir {workdir} holds results of another config (differs in "
           f"{', '.join(changed[:5])}); use a new workdir or delete it")
   if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    summary_lib.write_json(path, resolved)
+    files.write_json(path, resolved)
 
 
 def _diff(a, b, prefix=""):
@@ -69,9 +74,10 @@ def _diff(a, b, prefix=""):
 
 
 def resolve_model(classifier: Classifier, params: Params,
-                  source: sources.Source, field: str) -> Classifier:
-  """The classifier with its class names settled and the data's labels
-  aligned to them (see `sources.align_labels`).
+                  source: sources.Source, field: str
+                  ) -> tuple[Classifier, ModelDims]:
+  """The classifier with its class names settled (the data's labels aligned
+  to them, see `sources.align_labels`), and its output dimensions.
 
   A model that declares no names takes the data's (class subfolders, TFDS
   label names, an .npz's `classes`), else `class_0` ... `class_{K-1}`.
@@ -80,7 +86,7 @@ def resolve_model(classifier: Classifier, params: Params,
     ConfigError: the model's outputs do not fit its params or its names, or
       the data's class count differs from a nameless model's K.
   """
-  num_classes, _ = check_fits(classifier, params, field)
+  num_classes, feature_dim = check_fits(classifier, params, field)
   if classifier.class_names is None:
     names = source.class_names or classes.numbered_names(num_classes)
     if len(names) != num_classes:
@@ -89,7 +95,47 @@ def resolve_model(classifier: Classifier, params: Params,
                         "classes")
     classifier = classifier.with_class_names(names)
   sources.align_labels(source, classifier.class_names)
-  return classifier
+  return classifier, ModelDims(num_classes, feature_dim, classifier.input_size)
+
+
+def plan(config: ml_collections.ConfigDict, stage_names: list[str],
+         dims: ModelDims) -> tuple[dict, dict[str, frozenset[str]]]:
+  """Every stage's config checked and its contract; the artifacts each
+  stage's successors need (raises ConfigError naming the stage or field)."""
+  contracts = {}
+  for name in stage_names:
+    stage = STAGES.get(name)
+    stage.check_config(config, dims)
+    contracts[name] = stage.contract(config, dims)
+  return contracts, artifacts_lib.plan(stage_names, contracts)
+
+
+def _check_output(name: str, output: StageOutput,
+                  contract: artifacts_lib.Contract, needed: frozenset[str],
+                  store: artifacts_lib.Artifacts) -> None:
+  """Adds a stage's artifacts to the job's, as its contract declares them."""
+  specs = {spec.name: spec for spec in contract.produces}
+  undeclared = sorted(set(output.artifacts) - set(specs))
+  missing = sorted(n for n, spec in specs.items()
+                   if n not in output.artifacts and (not spec.large
+                                                     or n in needed))
+  if undeclared or missing:
+    raise ValueError(f"stage {name} broke its contract: undeclared "
+                     f"{undeclared}, missing {missing}")
+  for key, value in output.artifacts.items():
+    store.add(specs[key], value)
+
+
+def _artifact_index(outputs: dict[str, StageOutput], workdir: str) -> dict:
+  """Where each large artifact's rows lie on disk (tools such as
+  `jaxaudit.annotate` read finished runs through it)."""
+  index = {}
+  for output in outputs.values():
+    for key, value in output.artifacts.items():
+      parts = getattr(value, "parts", None)
+      if parts is not None:
+        index[key] = [[a, b, os.path.relpath(p, workdir)] for a, b, p in parts]
+  return index
 
 
 def run(config: ml_collections.ConfigDict, workdir: str,
@@ -115,21 +161,32 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   classifier, params = load_model(config.model) if model is None else model
   if source is None:
     source = sources.build_source(config.data, classifier.class_names)
-  model = resolve_model(classifier, params, source, "config.model.name")
+  classifier, dims = resolve_model(classifier, params, source,
+                                   "config.model.name")
+  contracts, needed = plan(config, stage_names, dims)
   _check_workdir(workdir, config)
   mesh = sharding.make_mesh()
-  data = dataset_lib.build_dataset(config.data, source, model.preprocessing)
+  data = dataset_lib.build_dataset(config.data, source,
+                                   classifier.preprocessing)
   logging.info("process %d/%d: %d local examples on %d devices",
                jax.process_index(), jax.process_count(), len(data), mesh.size)
+  if set(stage_names) & TAXONOMY_STAGES:
+    with config_field("config.taxonomy"):  # Checked before any compute.
+      judgement.build(config.taxonomy, classifier.class_names, data)
+  store = artifacts_lib.Artifacts(len(data))
   outputs: dict[str, StageOutput] = {}
-  ctx = StageContext(config=config, model=model, params=params, data=data,
-                     mesh=mesh, rng=stage_rng(config.seed, ""), workdir=workdir,
-                     outputs=outputs)
   for name in stage_names:
     logging.info("stage %s", name)
-    ctx.rng = stage_rng(config.seed, name)
-    ctx.stage = name
-    output = STAGES.get(name)(ctx)
+    executor = Executor(mesh, data.ids, os.path.join(workdir, "shards", name),
+                        config.resume.shard_size,
+                        config.resume.fail_after_shards)
+    ctx = StageContext(config=config, model=classifier, params=params,
+                       data=data, mesh=mesh, rng=stage_rng(config.seed, name),
+                       executor=executor,
+                       artifacts=store.view(contracts[name].consumes),
+                       needed=needed[name], stage=name)
+    output = STAGES.get(name).run(ctx)
+    _check_output(name, output, contracts[name], needed[name], store)
     records_lib.write_records(workdir, name, output.records, jax.process_index(),
                               jax.process_count(), config.records.format)
     outputs[name] = output
@@ -137,7 +194,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   if jax.process_index() == 0:
     summary_lib.write_json(os.path.join(workdir, "summary.json"), summary)
     header = [rs.Table([{
-        "model": model.name, "data": _data_name(config.data, source),
+        "model": classifier.name, "data": _data_name(config.data, source),
         "examples": data.num_selected, "stages": ", ".join(stage_names),
         "seed": config.seed}])]
     if data.skipped:
@@ -145,6 +202,10 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                             + ", ".join(data.skipped[:20])))
     report_html.render(workdir, config.report.title, header,
                        [s for out in outputs.values() for s in out.sections])
+  index = _artifact_index(outputs, workdir)
+  if index:
+    files.write_json(os.path.join(
+        workdir, ARTIFACT_INDEX.format(jax.process_index())), index)
   return summary_lib.to_json(summary)
 
 

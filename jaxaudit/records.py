@@ -1,8 +1,8 @@
 """Per-example records: one Parquet (or JSONL) file per stage and process.
 
 Every process writes its own rows into `records/<stage>/part-<i>-of-<n>.<ext>`,
-atomically (temporary file + rename), so a killed job never leaves a half-written
-file and `pandas.read_parquet("records/<stage>")` reads them all.
+atomically (`jaxaudit.files`), so a killed job never leaves a half-written file
+and `pandas.read_parquet("records/<stage>")` reads them all.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jaxaudit import files
 from jaxaudit.errors import ConfigError
 
 FORMATS = ("parquet", "jsonl")
@@ -57,19 +58,15 @@ def write_records(workdir: str, stage: str, columns: dict[str, Any],
   lengths = {k: len(v) for k, v in columns.items()}
   if len(set(lengths.values())) > 1:
     raise ValueError(f"stage {stage}: record columns differ in length {lengths}")
-  folder = os.path.join(workdir, "records", stage)
-  os.makedirs(folder, exist_ok=True)
-  path = os.path.join(folder,
+  path = os.path.join(workdir, "records", stage,
                       f"part-{process_index:05d}-of-{process_count:05d}.{fmt}")
-  tmp = f"{path}.tmp"
   if fmt == "parquet":
     table = pa.table({k: _column(v) for k, v in columns.items()})
-    pq.write_table(table, tmp)
+    files.write_with(path, lambda f: pq.write_table(table, f))
   else:
     keys = list(columns)
     n = len(next(iter(columns.values()))) if columns else 0
-    with open(tmp, "w") as f:
-      for i in range(n):
-        f.write(json.dumps({k: _json_value(columns[k][i]) for k in keys}) + "\n")
-  os.replace(tmp, path)
+    files.write_text(path, "".join(
+        json.dumps({k: _json_value(columns[k][i]) for k in keys}) + "\n"
+        for i in range(n)))
   return path

@@ -20,7 +20,7 @@ class Registry:
     """Args:
       kind: what the entries are ("model", "stage", ...), used in errors.
       field: the config field that names an entry, used in errors.
-      entries: name -> "package.module:attribute".
+      entries: name -> "package.module:attribute" (or "package.module").
     """
     self.kind = kind
     self.field = field
@@ -39,7 +39,37 @@ class Registry:
           f"{self.field}: unknown {self.kind} '{name}'; valid: "
           + ", ".join(self.names()) + hint)
 
+  def parse(self, value: Any, field: str = "",
+            allow_empty: bool = False) -> list[str]:
+    """A comma-separated list of entry names ("a,b") -> checked names in order.
+
+    Args:
+      value: the config value.
+      field: the config field named in errors (default: the registry's).
+      allow_empty: "" is an empty list rather than an error.
+
+    Raises:
+      ConfigError: naming the field: not a string, empty, an unknown name,
+        or a name listed twice.
+    """
+    field = field or self.field
+    if not isinstance(value, str):
+      raise ConfigError(f"{field} must be a comma-separated string, got "
+                        f"{type(value).__name__}")
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names and not allow_empty:
+      raise ConfigError(f"{field} is empty; valid: " + ", ".join(self.names()))
+    for name in names:
+      if name not in self._entries:
+        raise ConfigError(f"{field}: unknown {self.kind} '{name}'; valid: "
+                          + ", ".join(self.names()))
+    if len(set(names)) != len(names):
+      raise ConfigError(f"{field} lists a {self.kind} twice: {value}")
+    return names
+
   def get(self, name: str) -> Any:
+    """The entry: `module:attribute`'s attribute, or a whole `module`."""
     self.check(name)
-    module_name, attribute = self._entries[name].split(":")
-    return getattr(importlib.import_module(module_name), attribute)
+    module_name, _, attribute = self._entries[name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module

@@ -1,110 +1,111 @@
-"""Resumable stage work: finished shards of examples are kept and never recomputed.
+"""Resumable per-example work: finished shards are kept and never recomputed.
 
-A stage computation (`StageContext.map_batches`) is cut into shards of
-`config.resume.shard_size` process-local examples. Each finished shard is written
-atomically (temporary file + rename) and then listed in the process's manifest
-(also replaced atomically), so a job killed at any point finds on restart exactly
-the shards that were complete: none is lost, recomputed or counted twice. A shard
-is skipped only when every process has it, so all processes keep running the same
-collective steps.
+A computation (`jaxaudit.executor.Executor.run`) is cut into shards of
+`config.resume.shard_size` process-local examples. A finished shard is a folder
+`shard-<k>-p<process>/` holding one `.npy` file per output (plus `__ids__.npy`),
+each written atomically, and is committed by listing it in the process's
+manifest, which is written last: a job killed at any point finds on restart
+exactly the committed shards, none lost, recomputed or counted twice, without
+relying on folders being renamed atomically. A shard is reused only when every
+process has it, so all processes keep running the same collective steps.
+Outputs are read back memory-mapped (`ShardedArray`), so large ones (adversarial
+images, attribution maps) are never all in memory.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from typing import Any, Callable
+import shutil
 
-import jax
-from jax.experimental import multihost_utils
 import numpy as np
 
-from jaxaudit import sharding
+from jaxaudit import files
 
 MANIFEST = "manifest-p{:05d}.json"
+_IDS = "__ids__"
+
+
+class ShardedArray:
+  """A process-local per-example array stored as shard files, read lazily.
+
+  Supports what batching needs: `len`, `shape`, `dtype` and slicing rows
+  (`array[lo:hi]`), each slice read from the memory-mapped shards.
+  """
+
+  def __init__(self, parts: list[tuple[int, int, str]], shape: tuple[int, ...],
+               dtype: np.dtype):
+    """Args: parts: (first row, end row, .npy path) in row order; shape: the
+    whole array's; dtype: its element type."""
+    self.parts = parts
+    self.shape = tuple(shape)
+    self.dtype = np.dtype(dtype)
+
+  def __len__(self) -> int:
+    return self.shape[0]
+
+  def __getitem__(self, rows: slice) -> np.ndarray:
+    if not isinstance(rows, slice) or rows.step not in (None, 1):
+      raise TypeError("ShardedArray supports contiguous row slices only")
+    lo, hi, _ = rows.indices(self.shape[0])
+    out = [np.load(path, mmap_mode="r")[max(lo, a) - a:min(hi, b) - a]
+           for a, b, path in self.parts if a < hi and b > lo]
+    if not out:
+      return np.zeros((0,) + self.shape[1:], self.dtype)
+    return np.concatenate(out).astype(self.dtype, copy=False)
+
+  def read(self) -> np.ndarray:
+    """All rows in memory (for small outputs)."""
+    return self[:]
 
 
 class ShardStore:
-  """One process's finished shards of one computation, under `root`."""
+  """One process's committed shards of one computation, under `root`."""
 
-  def __init__(self, root: str, process_index: int):
+  def __init__(self, root: str, process_index: int, reuse: bool = True):
+    """Args:
+      root: the computation's folder.
+      process_index: this process (names its shards and manifest).
+      reuse: False forgets every committed shard (resume off).
+    """
     self.root = root
-    self.manifest_path = os.path.join(root, MANIFEST.format(process_index))
     self.process_index = process_index
+    self.manifest_path = os.path.join(root, MANIFEST.format(process_index))
     self.finished: dict[str, str] = {}
-    if os.path.isfile(self.manifest_path):
+    if reuse and os.path.isfile(self.manifest_path):
       with open(self.manifest_path) as f:
         self.finished = json.load(f)["shards"]
 
+  def _folder(self, shard: int) -> str:
+    return os.path.join(self.root, self.finished[str(shard)])
+
   def has(self, shard: int, ids: np.ndarray) -> bool:
-    """True if the shard is listed and its file holds exactly these ids."""
-    name = self.finished.get(str(shard))
-    if name is None or not os.path.isfile(os.path.join(self.root, name)):
+    """True if the shard is committed and holds exactly these ids."""
+    if str(shard) not in self.finished:
       return False
-    with np.load(os.path.join(self.root, name), allow_pickle=False) as npz:
-      return np.array_equal(npz["__ids__"], ids)
+    path = os.path.join(self._folder(shard), f"{_IDS}.npy")
+    return os.path.isfile(path) and np.array_equal(
+        np.load(path, allow_pickle=False), ids)
 
-  def load(self, shard: int) -> dict[str, np.ndarray]:
-    with np.load(os.path.join(self.root, self.finished[str(shard)]),
-                 allow_pickle=False) as npz:
-      return {k: npz[k] for k in npz.files if k != "__ids__"}
+  def load(self, shard: int) -> dict[str, str]:
+    """{output name: .npy path} of a committed shard."""
+    folder = self._folder(shard)
+    return {name[:-len(".npy")]: os.path.join(folder, name)
+            for name in sorted(os.listdir(folder))
+            if name.endswith(".npy") and name != f"{_IDS}.npy"}
 
-  def save(self, shard: int, ids: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
-    os.makedirs(self.root, exist_ok=True)
-    name = f"shard-{shard:05d}-p{self.process_index:05d}.npz"
-    tmp = os.path.join(self.root, f".{name}.tmp.npz")
-    np.savez(tmp, __ids__=ids, **arrays)
-    os.replace(tmp, os.path.join(self.root, name))
+  def save(self, shard: int, ids: np.ndarray,
+           arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    """Writes and commits a shard; returns {output name: .npy path}."""
+    name = f"shard-{shard:05d}-p{self.process_index:05d}"
+    folder = os.path.join(self.root, name)
+    if os.path.isdir(folder):  # A stale, uncommitted attempt.
+      shutil.rmtree(folder)
+    paths = {}
+    for key, value in arrays.items():
+      paths[key] = os.path.join(folder, f"{key}.npy")
+      files.write_npy(paths[key], value)
+    files.write_npy(os.path.join(folder, f"{_IDS}.npy"), ids)
     self.finished[str(shard)] = name
-    tmp = f"{self.manifest_path}.tmp"
-    with open(tmp, "w") as f:
-      json.dump({"shards": self.finished}, f, sort_keys=True)
-    os.replace(tmp, self.manifest_path)
-
-
-def _all_processes(flags: np.ndarray) -> np.ndarray:
-  if jax.process_count() == 1:
-    return flags
-  return np.asarray(multihost_utils.process_allgather(flags)).all(axis=0)
-
-
-def map_batches_resumable(
-    fn: Callable[[Any, sharding.Batch], sharding.Batch], state: Any,
-    inputs: dict[str, np.ndarray], ids: np.ndarray, *, mesh, batch_size: int,
-    root: str, shard_size: int, fail_after_shards: int = 0,
-    desc: str = "") -> dict[str, np.ndarray]:
-  """`sharding.map_batches` in shards stored under `root`.
-
-  Args:
-    fn, state, inputs, mesh, batch_size, desc: as in `sharding.map_batches`.
-    ids: int [n] global ids of the process-local rows (checked on reload).
-    root: folder of this computation's shards.
-    shard_size: process-local examples per shard (> 0).
-    fail_after_shards: fault injection for tests: after computing this many
-      shards the process exits abruptly (0 = never).
-
-  Returns:
-    fn's outputs for the n process-local examples, NumPy [n, ...].
-  """
-  local_n = len(ids)
-  num_shards = max(1, math.ceil(sharding.max_over_processes(local_n) / shard_size))
-  store = ShardStore(root, jax.process_index())
-  bounds = [(k * shard_size, min((k + 1) * shard_size, local_n))
-            for k in range(num_shards)]
-  have = np.asarray([store.has(k, ids[lo:hi]) for k, (lo, hi) in enumerate(bounds)])
-  done = _all_processes(have)
-  parts, computed = [], 0
-  for k, (lo, hi) in enumerate(bounds):
-    if done[k]:
-      parts.append(store.load(k))
-      continue
-    rows = {key: value[lo:hi] for key, value in inputs.items()}
-    out = sharding.map_batches(fn, state, rows, mesh=mesh, batch_size=batch_size,
-                               desc=f"{desc} shard {k + 1}/{num_shards}")
-    store.save(k, ids[lo:hi], out)
-    parts.append(out)
-    computed += 1
-    if fail_after_shards and computed >= fail_after_shards and k + 1 < num_shards:
-      os._exit(75)  # Simulates a kill: no cleanup, no flush.
-  return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    files.write_json(self.manifest_path, {"shards": self.finished})
+    return paths

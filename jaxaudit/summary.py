@@ -8,12 +8,12 @@ the last decimal.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from typing import Any
 
 import numpy as np
+
+from jaxaudit import files
 
 DECIMALS = 6
 
@@ -37,9 +37,5 @@ def to_json(value: Any) -> Any:
 
 
 def write_json(path: str, value: Any) -> None:
-  """Writes `value` as sorted, indented JSON via a temporary file + rename."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(to_json(value), f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
+  """Writes `to_json(value)` as sorted, indented JSON, atomically."""
+  files.write_json(path, to_json(value))

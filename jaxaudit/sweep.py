@@ -19,9 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from jaxaudit import files
 from jaxaudit.errors import ConfigError
 from jaxaudit.report import html as report_html
-from jaxaudit.report import sections as rs
+from jaxaudit.report import items as rs
 
 Run = dict[str, Any]
 
@@ -123,7 +124,8 @@ def write_index(sweep_dir: str, runs: list[Run]) -> pd.DataFrame:
       row["status"] = "missing"
     rows.append(row)
   table = pd.DataFrame(rows)
-  table.to_parquet(os.path.join(sweep_dir, "sweep_index.parquet"))
+  files.write_with(os.path.join(sweep_dir, "sweep_index.parquet"),
+                   table.to_parquet)
   items: list[rs.Item] = [rs.Table(rows=[{k: v for k, v in r.items()}
                                          for r in rows], title="Runs")]
   swept = [k for k in runs[0]] if runs else []

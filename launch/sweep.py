@@ -15,13 +15,13 @@ Runs that already have a summary.json are skipped, so a sweep can be resumed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from jaxaudit import files  # pylint: disable=wrong-import-position
 from jaxaudit import sweep  # pylint: disable=wrong-import-position
 from launch import local  # pylint: disable=wrong-import-position
 
@@ -52,9 +52,7 @@ def main() -> None:
     run_dir = os.path.join(args.workdir, sweep.run_name(i, run))
     if os.path.isfile(os.path.join(run_dir, "summary.json")):
       continue
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "overrides.json"), "w") as f:
-      json.dump(run, f, indent=1, sort_keys=True)
+    files.write_json(os.path.join(run_dir, "overrides.json"), run)
     job = _run_command(config_file, run_dir, run, extra)
     if args.launcher == "print":
       print("python -m jaxaudit.main " + " ".join(job))

@@ -106,3 +106,16 @@ def test_api_refuses_unknown_fields_and_missing_params(user_job):
                    images=user_job["images"][:4], **{"attack.nope": 1})
   with pytest.raises(jaxaudit.api.ConfigError, match="params"):
     jaxaudit.audit(user_job["classifier"], images=user_job["images"][:4])
+
+
+def test_criticism_of_a_subset_of_the_classes(user_job, tmp_path):
+  """Groups are the classes present: a job over 3 of the 7 classes."""
+  keep = user_job["labels"] < 3
+  result = jaxaudit.audit(
+      user_job["classifier"], user_job["params"],
+      images=user_job["images"][keep], labels=user_job["labels"][keep],
+      stages="evaluate,criticism", workdir=str(tmp_path),
+      **{**SMALL, "criticism.group_by": "true_class",
+         "criticism.min_group_size": 2})
+  assert set(result.summary["criticism"]["prototypes"]) == {"zero", "one",
+                                                            "two"}

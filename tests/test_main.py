@@ -42,6 +42,17 @@ def test_demo_job_outputs(demo_job):
     ("--config.data.dir=/no/such/folder", "config.data.dir: no such folder"),
     ("--config.model.name=vgg", "config.model.name: unknown model 'vgg'"),
     ("--config.records.format=csv", "config.records.format"),
+    # Misordered or missing stages, and bad stage settings: found before the
+    # first model call, naming the stage or the field.
+    ("--config.stages=attack,evaluate",
+     "'attack' uses evaluate.prediction from 'evaluate', which runs after it; "
+     "move 'evaluate' before 'attack'"),
+    ("--config.stages=mistakes", "add 'evaluate' before 'mistakes'"),
+    ("--config.sis.threshold=2.0", "config.sis.threshold must be in (0, 1]"),
+    ("--config.explain.ig.method=simpson",
+     "config.explain.ig.method: unknown quadrature 'simpson'"),
+    ("--config.taxonomy.superclass=genus", "config.taxonomy.superclass: "
+     "unknown 'genus'"),
 ])
 def test_bad_input_gets_one_line_error(tmp_path, override, message):
   result = run_job(["--config=configs/default.py", f"--workdir={tmp_path}",
@@ -50,6 +61,7 @@ def test_bad_input_gets_one_line_error(tmp_path, override, message):
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and message in last, result.stderr[-2000:]
   assert "Traceback" not in result.stderr
+  assert not (tmp_path / "shards").exists()  # Nothing was computed.
 
 
 def test_workdir_of_another_config_is_refused(demo_job):

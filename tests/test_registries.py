@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from jaxaudit import config_defaults
+from jaxaudit import job_config
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import MODELS
+from jaxaudit.models.classifier import ModelDims
 from jaxaudit.stages import STAGES
 
 
@@ -28,11 +29,18 @@ def test_every_model_maps_images_to_logits_and_features(name):
 
 
 @pytest.mark.parametrize("name", STAGES.names())
-def test_every_stage_has_config_section_and_run(name):
-  config = config_defaults.default_config()
+def test_every_stage_declares_its_config_contract_and_run(name):
+  config = job_config.base_config()
   assert isinstance(config[name], ml_collections.ConfigDict)
-  run = STAGES.get(name)
-  assert list(inspect.signature(run).parameters) == ["ctx"]
+  stage = STAGES.get(name)
+  assert list(inspect.signature(stage.run).parameters) == ["ctx"]
+  dims = ModelDims(num_classes=10, feature_dim=64, input_size=32)
+  stage.check_config(config, dims)
+  contract = stage.contract(config, dims)
+  for spec in contract.produces:
+    assert spec.stage == name and spec.name.count(".") >= 1
+  for need in contract.consumes:
+    assert need.stage in STAGES and need.stage != name
 
 
 def test_unknown_names_list_the_valid_ones():

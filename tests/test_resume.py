@@ -21,14 +21,20 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path):
   assert result.returncode == 75, result.stderr[-2000:]
   assert not (killed / "summary.json").exists()
   shard_dir = killed / "shards" / "evaluate" / "forward"
-  first = {p.name: p.stat().st_mtime_ns for p in shard_dir.glob("shard-*.npz")}
-  assert len(first) == 2
-  (shard_dir / ".shard-00002-p00000.npz.tmp.npz").write_bytes(b"half-written")
+  first = {str(p.relative_to(shard_dir)): p.stat().st_mtime_ns
+           for p in shard_dir.glob("shard-*/*.npy")}
+  assert {p.split("/")[0] for p in first} == {"shard-00000-p00000",
+                                             "shard-00001-p00000"}
+  # A shard the kill interrupted: files written, never committed.
+  (shard_dir / "shard-00002-p00000").mkdir()
+  (shard_dir / "shard-00002-p00000" / "logits.npy").write_bytes(b"half")
 
   result = run_job(_args(npz, killed))
   assert result.returncode == 0, result.stderr[-2000:]
-  after = {p.name: p.stat().st_mtime_ns for p in shard_dir.glob("shard-*.npz")}
-  assert len(after) == 5
+  after = {str(p.relative_to(shard_dir)): p.stat().st_mtime_ns
+           for p in shard_dir.glob("shard-*/*.npy")}
+  assert len({p.split("/")[0] for p in after}) == 5
+  # Committed shards were reused, not recomputed.
   assert all(after[name] == mtime for name, mtime in first.items())
 
   fresh = tmp_path / "fresh"

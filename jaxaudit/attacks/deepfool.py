@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from jaxaudit import conv_layout
 from jaxaudit.attacks import common
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 
 
 class _State(NamedTuple):
@@ -47,13 +47,12 @@ def deepfool_minimal(logits_fn: common.LogitsFn, images: jax.Array,
     [B, H, W, 3] adversarials in [0, 1] (not adversarial where it gave up).
   """
   if norm not in common.NORMS:
-    raise ConfigError(f"config.attack.deepfool.norm: unknown '{norm}'; valid: "
-                      + ", ".join(common.NORMS))
+    raise ParameterError("norm", f"unknown '{norm}'; valid: "
+                         + ", ".join(common.NORMS))
   num_classes = jax.eval_shape(logits_fn, images[:1]).shape[-1]
   k = min(candidates, num_classes)
   if k < 2:
-    raise ConfigError(f"config.attack.deepfool.candidates must be >= 2, got "
-                      f"{candidates}")
+    raise ParameterError("candidates", f"must be >= 2, got {candidates}")
   top = jax.lax.top_k(logits_fn(images), k)[1]  # [B, k]
   # Class 0 is the label, then the other top classes (the label may not be
   # among them when the example is misclassified; it is frozen then).

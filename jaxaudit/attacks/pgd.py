@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxaudit import conv_layout
 from jaxaudit.attacks import common
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 
 LOSSES = ("ce", "margin")
 
@@ -108,14 +108,15 @@ def pgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
     An `AttackResult` with E epsilons.
   """
   if norm not in common.NORMS:
-    raise ConfigError(f"pgd norm: unknown '{norm}'; valid: "
-                      + ", ".join(common.NORMS))
+    raise ParameterError("norm", f"unknown '{norm}'; valid: "
+                         + ", ".join(common.NORMS))
   if loss not in LOSSES:
-    raise ConfigError(f"config.attack.pgd_*.loss: unknown '{loss}'; valid: "
-                      + ", ".join(LOSSES))
-  if restarts < 1 or steps < 0:
-    raise ConfigError(f"config.attack.pgd_*: need restarts >= 1 and steps >= 0,"
-                      f" got restarts={restarts}, steps={steps}")
+    raise ParameterError("loss", f"unknown '{loss}'; valid: "
+                         + ", ".join(LOSSES))
+  if restarts < 1:
+    raise ParameterError("restarts", f"must be >= 1, got {restarts}")
+  if steps < 0:
+    raise ParameterError("steps", f"must be >= 0, got {steps}")
   run = functools.partial(_pgd_run, logits_fn, images, labels, targets,
                           norm=norm, steps=steps, rel_stepsize=rel_stepsize,
                           use_random_start=random_start, loss=loss)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxaudit.criticism.groups import Selection, select_groups
+from jaxaudit.criticism.groups import GroupSelection, select_groups
 from jaxaudit.criticism.kernel import median_gamma
 
-__all__ = ["Selection", "median_gamma", "select_criticisms", "select_groups",
+__all__ = ["GroupSelection", "median_gamma", "select_criticisms", "select_groups",
            "select_prototypes"]
 
 

@@ -25,7 +25,7 @@ from jaxaudit.criticism import prototypes as prototypes_lib
 
 
 @dataclasses.dataclass
-class Selection:
+class GroupSelection:
   """MMD-critic results of every group.
 
   Attributes:
@@ -100,7 +100,7 @@ def select_groups(features: np.ndarray, groups: np.ndarray,
                   gamma: float | None = None, regularizer: str = "logdet", *,
                   prototypes: list[np.ndarray] | None = None,
                   mesh: Mesh | None = None, block_size: int = 512,
-                  max_chunk_bytes: int = 1 << 30) -> Selection:
+                  max_chunk_bytes: int = 1 << 30) -> GroupSelection:
   """MMD-critic prototypes and criticisms of every group.
 
   Args:
@@ -117,7 +117,7 @@ def select_groups(features: np.ndarray, groups: np.ndarray,
     max_chunk_bytes: features of the groups vmapped together.
 
   Returns:
-    `Selection`; rows within a group keep their order in `features`, so ties
+    `GroupSelection`; rows within a group keep their order in `features`, so ties
     go to the lowest row index.
   """
   features = np.asarray(features)
@@ -137,7 +137,7 @@ def select_groups(features: np.ndarray, groups: np.ndarray,
        if len(m) else np.nan for m in members], np.float64)
   given_m = (max([len(p) for p in prototypes] + [0])
              if prototypes is not None else 0)
-  out = Selection([np.zeros(0, np.int64)] * num_groups,
+  out = GroupSelection([np.zeros(0, np.int64)] * num_groups,
                   [np.zeros(0, np.int64)] * num_groups,
                   np.full(len(features), np.nan), np.full(num_groups, np.nan),
                   gammas, sizes)

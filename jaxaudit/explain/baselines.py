@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 
 KINDS = ("black", "uniform", "blurred")
 
@@ -52,7 +52,7 @@ def gaussian_blur(images: jax.Array, sigma: float) -> jax.Array:
 
 
 def make_baseline(kind: str, images: jax.Array, keys: jax.Array,
-                  blur_sigma: float, field: str = "config.explain.ig.baseline"
+                  blur_sigma: float, parameter: str = "ig.baseline"
                   ) -> jax.Array:
   """A baseline image per example.
 
@@ -61,7 +61,7 @@ def make_baseline(kind: str, images: jax.Array, keys: jax.Array,
     images: float32 [B, H, W, 3] in [0, 1].
     keys: per-example PRNG keys [B] (used by "uniform").
     blur_sigma: Gaussian sigma as a fraction of the image height ("blurred").
-    field: the config field named in errors.
+    parameter: the parameter named in errors.
 
   Returns:
     Baselines float32 [B, H, W, 3].
@@ -73,5 +73,5 @@ def make_baseline(kind: str, images: jax.Array, keys: jax.Array,
                                                  images.dtype))(keys)
   if kind == "blurred":
     return gaussian_blur(images, blur_sigma * images.shape[1])
-  raise ConfigError(f"{field}: unknown baseline '{kind}'; valid: "
-                    + ", ".join(KINDS))
+  raise ParameterError(parameter, f"unknown baseline '{kind}'; valid: "
+                       + ", ".join(KINDS))

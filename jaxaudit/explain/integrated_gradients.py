@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 from jaxaudit.explain import baselines as baselines_lib
 from jaxaudit.explain import quadrature
 from jaxaudit.explain.attribution import (Attribution, AttributionFn, LogitsFn,
@@ -131,7 +131,7 @@ def integrated_gradients(logits_fn: LogitsFn, images: jax.Array,
     `IGOutput`.
   """
   if chunk < 1:
-    raise ConfigError(f"config.explain.ig.chunk must be >= 1, got {chunk}")
+    raise ParameterError("ig.chunk", f"must be >= 1, got {chunk}")
   rule_alphas, rule_weights = (jnp.asarray(v, jnp.float32) for v in
                                quadrature.nodes_and_weights(rule, steps))
   batch = images.shape[0]
@@ -173,8 +173,8 @@ def from_config(config: ml_collections.ConfigDict) -> AttributionFn:
   ig = config.ig
   quadrature.nodes_and_weights(ig.method, ig.steps)  # Fails early on bad input.
   if ig.baseline not in baselines_lib.KINDS:
-    raise ConfigError(f"config.explain.ig.baseline: unknown '{ig.baseline}'; "
-                      "valid: " + ", ".join(baselines_lib.KINDS))
+    raise ParameterError("ig.baseline", f"unknown '{ig.baseline}'; valid: "
+                         + ", ".join(baselines_lib.KINDS))
 
   def attribute(logits_fn, images, targets, keys):
     base = baselines_lib.make_baseline(ig.baseline, images, keys,

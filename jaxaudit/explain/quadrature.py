@@ -12,33 +12,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
          "gausslegendre")
 
 
 def nodes_and_weights(rule: str, steps: int,
-                      field: str = "config.explain.ig.method"
+                      parameter: str = "ig.method"
                       ) -> tuple[np.ndarray, np.ndarray]:
   """Points in [0, 1] and weights summing to 1 that approximate an integral.
 
   Args:
     rule: one of `RULES`.
     steps: number of gradient evaluations (> 1 for Riemann rules).
-    field: the config field named in errors.
+    parameter: the parameter named in errors.
 
   Returns:
     alphas float64 [steps] and weights float64 [steps]; the integral of g over
     [0, 1] is approximated by `sum(weights * g(alphas))`.
   """
   if rule not in RULES:
-    raise ConfigError(f"{field}: unknown quadrature '{rule}'; valid: "
-                      + ", ".join(RULES))
+    raise ParameterError(parameter, f"unknown quadrature '{rule}'; valid: "
+                         + ", ".join(RULES))
   minimum = 1 if rule == "gausslegendre" else 2
   if steps < minimum:
-    raise ConfigError(f"{field}: '{rule}' needs at least {minimum} steps, "
-                      f"got {steps}")
+    raise ParameterError(parameter, f"'{rule}' needs at least {minimum} "
+                         f"steps, got {steps}")
   if rule == "gausslegendre":
     points, weights = np.polynomial.legendre.leggauss(steps)
     return 0.5 * (points + 1.0), 0.5 * weights

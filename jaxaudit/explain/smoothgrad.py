@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 from jaxaudit.explain.attribution import (Attribution, AttributionFn, LogitsFn,
                                           target_gradients)
 
@@ -47,8 +47,8 @@ def from_config(config: ml_collections.ConfigDict) -> AttributionFn:
   """`config.explain.smoothgrad.{samples, noise}`."""
   cfg = config.smoothgrad
   if cfg.samples < 1:
-    raise ConfigError("config.explain.smoothgrad.samples must be >= 1, got "
-                      f"{cfg.samples}")
+    raise ParameterError("smoothgrad.samples", f"must be >= 1, got "
+                         f"{cfg.samples}")
   return lambda logits_fn, images, targets, keys: Attribution(
       smoothgrad(logits_fn, images, targets, keys, samples=cfg.samples,
                  noise=cfg.noise), {})

@@ -68,6 +68,20 @@ class Preprocessing:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelDims:
+  """What a model's outputs look like, from one trace (`Classifier.dims`).
+
+  Attributes:
+    num_classes: K, the logits per image.
+    feature_dim: D, the features per image (None: the model gives none).
+    input_size: S, the input side.
+  """
+  num_classes: int
+  feature_dim: int | None
+  input_size: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Classifier:
   """A classifier as pure functions plus what the stages need to know about it.
 
@@ -223,6 +237,12 @@ class Classifier:
   def logits_fn(self, params: Params) -> Callable[[jax.Array], jax.Array]:
     """`images -> logits` with params closed over, for attacks and explanations."""
     return lambda images: self.logits(params, images)
+
+  def dims(self, params: Params) -> ModelDims:
+    """K, D and S from one abstract trace (the shapes checked by the caller)."""
+    logits, features = self.output_shapes(params)
+    return ModelDims(logits[-1], None if features is None else features[-1],
+                     self.input_size)
 
   def output_shapes(self, params: Params) -> tuple[tuple[int, ...],
                                                    tuple[int, ...] | None]:

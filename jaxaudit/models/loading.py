@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxaudit import files
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import checkpoint as checkpoint_lib
 from jaxaudit.models import convert
@@ -41,10 +42,8 @@ def _cache_path(cache_dir: str, name: str, checkpoint: str) -> str:
 
 def _save_cache(path: str, variables: Params) -> None:
   flat = flax.traverse_util.flatten_dict(variables, sep="/")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f"{path}.tmp-{os.getpid()}.npz"
-  np.savez(tmp, **{k: np.asarray(v) for k, v in flat.items()})
-  os.replace(tmp, path)
+  files.write_with(path, lambda f: np.savez(
+      f, **{k: np.asarray(v) for k, v in flat.items()}))
 
 
 def _load_cache(path: str) -> Params:

@@ -14,8 +14,9 @@ from matplotlib import colormaps
 import numpy as np
 from PIL import Image
 
+from jaxaudit import files
 from jaxaudit.report import plots
-from jaxaudit.report import sections as rs
+from jaxaudit.report import items as rs
 
 ASSETS = "report_assets"
 _MIN_TILE = 112
@@ -98,7 +99,8 @@ class _Writer:
         cells = []
         for tile in row:
           path, rel = self.asset("tile")
-          _tile_image(tile.image).save(path)
+          image = _tile_image(tile.image)
+          files.write_with(path, lambda f, image=image: image.save(f, "PNG"))
           cells.append(f'<figure><img src="{rel}" alt=""><figcaption>'
                        f"{html.escape(tile.caption)}</figcaption></figure>")
         self.parts.append('<div class="row">' + "".join(cells) + "</div>")
@@ -122,7 +124,5 @@ def render(workdir: str, title: str, header: list[rs.Item],
           f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
           "<body>" + "\n".join(writer.parts) + "</body></html>\n")
   path = os.path.join(workdir, filename)
-  with open(f"{path}.tmp", "w") as f:
-    f.write(page)
-  os.replace(f"{path}.tmp", path)
+  files.write_text(path, page)
   return path

@@ -7,7 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxaudit.report.sections import Plot  # pylint: disable=wrong-import-position
+from jaxaudit import files  # pylint: disable=wrong-import-position
+from jaxaudit.report.items import Plot  # pylint: disable=wrong-import-position
 
 
 def save_plot(plot: Plot, path: str) -> None:
@@ -32,5 +33,5 @@ def save_plot(plot: Plot, path: str) -> None:
   if len(plot.series) > 1 or plot.kind == "bar":
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path)
+  files.write_with(path, lambda f: fig.savefig(f, format="png"))
   plt.close(fig)

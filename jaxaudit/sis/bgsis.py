@@ -35,7 +35,7 @@ class SelectionState(NamedTuple):
   removed_at: jax.Array
 
 
-class Selection(NamedTuple):
+class BackwardSelection(NamedTuple):
   """BGSIS result.
 
   Attributes:
@@ -77,7 +77,7 @@ def kept_counts(removals: np.ndarray) -> np.ndarray:
 def backward_selection(log_prob_fn: Callable[[jax.Array], jax.Array],
                        images: jax.Array, targets: jax.Array,
                        baseline: jax.Array, *, block_size: int,
-                       removals: tuple[int, ...]) -> Selection:
+                       removals: tuple[int, ...]) -> BackwardSelection:
   """Ranks every feature of every image by backward selection.
 
   Args:
@@ -90,7 +90,7 @@ def backward_selection(log_prob_fn: Callable[[jax.Array], jax.Array],
     removals: features removed at each step (`removal_schedule`), sum F.
 
   Returns:
-    `Selection` with ranks [B, F], kept [T] and the confidence curve [B, T],
+    `BackwardSelection` with ranks [B, F], kept [T] and the confidence curve [B, T],
     T = len(removals).
   """
   batch = images.shape[0]
@@ -131,7 +131,7 @@ def backward_selection(log_prob_fn: Callable[[jax.Array], jax.Array],
                         jnp.full((batch, f), f, jnp.int32))
   starts = jnp.asarray(f - kept)
   final, curve = jax.lax.scan(step, init, (starts, jnp.asarray(removals_arr)))
-  return Selection(ranks=f - 1 - final.removed_at, kept=jnp.asarray(kept),
+  return BackwardSelection(ranks=f - 1 - final.removed_at, kept=jnp.asarray(kept),
                    curve=curve.T)
 
 

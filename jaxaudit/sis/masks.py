@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 from jaxaudit.models.classifier import Classifier
 
 BASELINES = ("mean", "black", "gray")
@@ -33,19 +33,19 @@ def baseline_pixel(model: Classifier, kind: str) -> np.ndarray:
   if kind == "gray":
     return np.full(3, 0.5, np.float32)
   if kind != "mean":
-    raise ConfigError(f"config.sis.baseline: unknown '{kind}'; valid: "
-                      + ", ".join(BASELINES))
+    raise ParameterError("baseline", f"unknown '{kind}'; valid: "
+                         + ", ".join(BASELINES))
   return model.normalization.zero_pixel
 
 
 def resolve_block_size(block_size: int, image_size: int) -> int:
   """`config.sis.block_size` (0 = auto: image_size // 32) -> block side."""
   if block_size < 0:
-    raise ConfigError(f"config.sis.block_size must be >= 0, got {block_size}")
+    raise ParameterError("block_size", f"must be >= 0, got {block_size}")
   block = block_size or max(1, image_size // 32)
   if image_size % block:
-    raise ConfigError(f"config.sis.block_size: {block} does not divide the "
-                      f"image size {image_size}")
+    raise ParameterError("block_size", f"{block} does not divide the image "
+                         f"size {image_size}")
   return block
 
 
@@ -106,7 +106,7 @@ def border_band(side: int, block_size: int, fraction: float) -> np.ndarray:
     float32 [G * G]: for each feature, how many of its pixels are in the band.
   """
   if not 0.0 < fraction < 0.5:
-    raise ConfigError("config.sis.border_fraction must be in (0, 0.5), got "
+    raise ParameterError("border_fraction", "must be in (0, 0.5), got "
                       f"{fraction}")
   size = side * block_size
   width = max(1, int(round(fraction * size)))

@@ -1,15 +1,22 @@
 """Attacks: robust accuracy under gradient attacks, plain and plausibility-adjusted.
 
 Each attack `config.attack.attacks` names (see `jaxaudit.attacks.ATTACKS`) runs
-batch-sharded over every example at every epsilon of its `config.attack.<name>`
-section. Random starts use per-example keys, so results do not depend on the
-device count. An example is robust at an epsilon when the model still predicts
-its label; it is plausibly robust when it is robust or the adversarial label is
-one a person would accept (Stock & Cisse 2018): same superclass, in the image's
-multi-label set, or a near-duplicate class (`jaxaudit.taxonomy.plausibility`).
+over every example at every epsilon of its `config.attack.<name>` section.
+Random starts use per-example keys, so results do not depend on the device
+count. An example is robust at an epsilon when the model still predicts its
+label; it is plausibly robust when it is robust or the adversarial label is one
+a person would accept (Stock & Cisse 2018), by the job's one judgement
+(`config.taxonomy`, `jaxaudit.taxonomy.judgement`).
 
 Epsilon units: L-inf epsilons are in 1/255 (`1.0` = one grey level), L2
 epsilons in [0, 1]-pixel units.
+
+Artifacts, per attack A with E epsilons: `attack.adv_class.A` [N, E] (-1 where
+the attack failed), `attack.success.A` [N, E], `attack.min_norm.A` [N] (the
+smallest adversarial perturbation found, inf if none) and, on request of a
+later stage (and always for the gallery attack), `attack.adversarial.A`
+[N, S, S, 3]: the adversarial at the largest epsilon, written to disk once and
+read back batch by batch.
 """
 
 from __future__ import annotations
@@ -22,17 +29,19 @@ import ml_collections
 import numpy as np
 
 from jaxaudit import attacks as attacks_lib
-from jaxaudit import compile_options
-from jaxaudit import sharding
-from jaxaudit.attacks import report as attack_report
+from jaxaudit.artifacts import ArtifactSpec, Contract, Need
+from jaxaudit.data.pixels import unit_images
 from jaxaudit.errors import ConfigError
-from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput
-from jaxaudit.taxonomy import label_sets as label_sets_lib
-from jaxaudit.taxonomy import plausibility, superclasses
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import attack as report
+from jaxaudit.sharding import example_keys
+from jaxaudit.stages.base import StageContext, StageOutput, config_field
+from jaxaudit.stages.base import local_rows
+from jaxaudit.taxonomy import judgement
 
-_PLAUSIBILITY_KEYS = ("wordnet_distance", "same_superclass", "in_label_set",
-                      "near_duplicate", "plausible")
+_FLIP_REASONS = ("plausible", "in_label_set", "same_superclass",
+                 "near_duplicate", "close_in_wordnet")
+_ADVERSARIAL = "adversarial"
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -44,13 +53,10 @@ def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       "attacks": "fgsm,pgd_linf,deepfool,cw_l2",
       "batch_size": 0,  # 0 = config.batch_size.
-      "gallery_attack": "pgd_linf",  # Its largest epsilon fills the gallery.
+      # Its largest epsilon fills the gallery (the first attack if it is not
+      # among config.attack.attacks).
+      "gallery_attack": "pgd_linf",
       "gallery_size": 6,
-      # auto (metaclasses on ImageNet-1k, the shipped groups on CIFAR-10) |
-      # metaclass | wordnet (ancestor at wordnet_depth) | none | a .json path.
-      "superclass": "auto",
-      "wordnet_depth": 7,
-      "multilabel": "auto",  # Label sets; see jaxaudit.taxonomy.label_sets.
       "tolerance": 0.0,  # Slack of the trust checks (accuracy units).
       "fgsm": {"epsilons": (0.25, 0.5, 1.0)},
       "pgd_linf": dict(pgd, epsilons=(0.25, 0.5, 1.0)),
@@ -89,24 +95,6 @@ def set_full_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
   cfg.cw_l2.binary_search_steps = 5
   cfg.cw_l2.steps = 50
   cfg.cw_l2.initial_const = 0.01
-
-
-def attack_names(cfg: ml_collections.ConfigDict) -> list[str]:
-  """`config.attack.attacks` -> validated names, in order."""
-  if not isinstance(cfg.attacks, str):
-    raise ConfigError("config.attack.attacks must be a comma-separated string")
-  names = [n.strip() for n in cfg.attacks.split(",") if n.strip()]
-  if not names:
-    raise ConfigError("config.attack.attacks is empty; valid: "
-                      + ", ".join(attacks_lib.ATTACKS.names()))
-  for name in names:
-    attacks_lib.ATTACKS.check(name)
-    if name not in cfg:
-      raise ConfigError(f"config.attack.{name}: missing section")
-  if len(set(names)) != len(names):
-    raise ConfigError(f"config.attack.attacks lists an attack twice: "
-                      f"{cfg.attacks}")
-  return names
 
 
 def attack_norm(name: str, section: ml_collections.ConfigDict) -> str:
@@ -155,176 +143,218 @@ def make_attack(logits_fn, name: str, section: ml_collections.ConfigDict,
   return attack
 
 
-def _run_attack(ctx: StageContext, name: str, section, eps: np.ndarray,
-                attack_labels: np.ndarray) -> dict[str, np.ndarray]:
-  """Sharded attack over the local examples -> per-example [n, E] results."""
-  model = ctx.model
+def attack_names(config: ml_collections.ConfigDict) -> list[str]:
+  """`config.attack.attacks`, checked."""
+  return attacks_lib.ATTACKS.parse(config.attack.attacks)
+
+
+def gallery_attack(config: ml_collections.ConfigDict) -> str:
+  """The attack whose adversarials fill the gallery."""
+  names = attack_names(config)
+  return (config.attack.gallery_attack
+          if config.attack.gallery_attack in names else names[0])
+
+
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
+  """Names, epsilons and every attack's hyperparameters (traced abstractly on
+  a tiny input, so a bad value fails here, naming its field)."""
+  cfg = config.attack
+  names = attack_names(config)
+  if cfg.gallery_size < 0:
+    raise ConfigError("config.attack.gallery_size must be >= 0")
+  images = jax.ShapeDtypeStruct((1, 4, 4, 3), jnp.float32)
+  logits_fn = lambda x: jnp.zeros((x.shape[0], dims.num_classes)) + x.mean()
+  for name in names:
+    if name not in cfg:
+      raise ConfigError(f"config.attack.{name}: missing section")
+    eps, _ = epsilons(name, cfg[name])
+    attack = make_attack(logits_fn, name, cfg[name], eps)
+    with config_field(f"config.attack.{name}"):
+      try:
+        jax.eval_shape(attack, images, jnp.zeros((1,), jnp.int32),
+                       jax.random.split(jax.random.key(0), 1))
+      except TypeError as e:
+        raise ConfigError(f"config.attack.{name}: {e}") from e
+
+
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  size = dims.input_size
+  produces = []
+  for name in attack_names(config):
+    num_eps = len(epsilons(name, config.attack[name])[0])
+    produces += [
+        ArtifactSpec(f"attack.adv_class.{name}", (num_eps,), "int64"),
+        ArtifactSpec(f"attack.success.{name}", (num_eps,), "bool"),
+        ArtifactSpec(f"attack.min_norm.{name}", (), "float32"),
+        ArtifactSpec(f"attack.{_ADVERSARIAL}.{name}", (size, size, 3),
+                     "float32", large=True)]
+  return Contract(consumes=(Need("evaluate.prediction"),),
+                  produces=tuple(produces))
+
+
+def _run_attack(ctx: StageContext, name: str, eps: np.ndarray,
+                attack_labels: np.ndarray, store: bool) -> dict:
+  """One attack over the local examples -> per-example [n, E] results (and
+  the adversarials at the largest epsilon, on disk, when `store`)."""
+  model, section = ctx.model, ctx.config.attack[name]
 
   def step(state, batch):
     params, rng = state
     attack = make_attack(model.logits_fn(params), name, section, eps)
-    result = attack(forward.unit_images(batch["image"]), batch["label"],
-                    sharding.example_keys(rng, batch["id"]))
-    return {"success": result.success.T, "norm": result.norm.T,
-            "adv_class": result.adv_class.T, "min_norm": result.min_norm}
+    result = attack(unit_images(batch["image"]), batch["label"],
+                    example_keys(rng, batch["id"]))
+    out = {"success": result.success.T, "norm": result.norm.T,
+           "adv_class": result.adv_class.T, "min_norm": result.min_norm}
+    if store:
+      out[_ADVERSARIAL] = result.clipped[-1]
+    return out
 
-  return ctx.map_batches(
+  return ctx.executor.run(
       name, step, (ctx.params, jax.random.fold_in(ctx.rng, 0)),
       {"image": ctx.data.images, "label": attack_labels,
        "id": ctx.data.ids.astype(np.int32)},
-      batch_size=ctx.config.attack.batch_size or None)
-
-
-def _plausibility(labels: np.ndarray, other: np.ndarray, sets, superclass,
-                  label_space: str) -> dict[str, np.ndarray]:
-  """Plausibility fields [N] of `other` for labelled examples where it differs
-  from the label (False / -1 elsewhere)."""
-  rows = np.flatnonzero((labels >= 0) & (other != labels))
-  out = {"wordnet_distance": np.full(len(labels), -1, np.int64)}
-  out.update({k: np.zeros(len(labels), bool) for k in _PLAUSIBILITY_KEYS[1:]})
-  if len(rows):
-    judged = plausibility.plausibility(
-        labels[rows], other[rows],
-        None if sets is None else [sets[i] for i in rows], superclass,
-        label_space)
-    for key in _PLAUSIBILITY_KEYS:
-      out[key][rows] = judged[key]
-  return out
+      batch_size=ctx.batch_size, keep_on_disk=(_ADVERSARIAL,))
 
 
 def _accuracy(values: np.ndarray, labelled: np.ndarray) -> float:
   return float(values[labelled].mean()) if labelled.any() else float("nan")
 
 
+def _flip_fields(taxonomy: judgement.Taxonomy, labels: np.ndarray,
+                 other: np.ndarray, sets) -> dict[str, np.ndarray]:
+  """The judgement of `other` where it flips a labelled example (False / -1
+  elsewhere)."""
+  judged = taxonomy.judge(labels, other, sets)
+  flipped = (labels >= 0) & (other >= 0) & (other != labels)
+  return {k: np.where(flipped, v, -1 if k == "wordnet_distance" else False)
+          for k, v in judged.items()}
+
+
 def run(ctx: StageContext) -> StageOutput:
   """Runs every configured attack; see the module docstring."""
   cfg = ctx.config.attack
-  names = attack_names(cfg)
-  space = ctx.model.label_space
-  groups = superclasses.resolve(cfg.superclass, ctx.model.class_names,
-                                cfg.wordnet_depth, "config.attack.superclass")
-  superclass = None if groups is None else groups.groups
-  arrays = forward.forward(ctx)
-  labels = arrays["label"]
-  labelled = labels >= 0
-  multilabel = label_sets_lib.resolve_source(ctx.data, cfg.multilabel,
-                                             ctx.model.class_names)
-  sets = (None if multilabel is None else label_sets_lib.label_sets_for(
-      ctx.data, multilabel, ids=arrays["id"],
-      class_names=ctx.model.class_names))
-  judge = functools.partial(_plausibility, labels, sets=sets,
-                            superclass=superclass, label_space=space)
-  clean_plausible = judge(arrays["prediction"])["plausible"]
-  summary = {
-      "num_examples": int(labelled.sum()),
-      "clean_accuracy": _accuracy(arrays["prediction"] == labels, labelled),
-      "plausible_clean_accuracy": _accuracy(
-          (arrays["prediction"] == labels) | clean_plausible, labelled),
-      "robust_accuracy": {}, "plausible_robust_accuracy": {},
-      "median_min_perturbation": {}, "epsilons": {},
-      "plausibility_sources": {
-          "superclass": None if groups is None else groups.about,
-          "multilabel": multilabel},
-  }
-  if groups is None and sets is None:
-    summary["notes"] = [f"{superclasses.NO_TAXONOMY}: plausible robust accuracy"
-                        " equals robust accuracy (config.attack.superclass, "
-                        "config.attack.multilabel)"]
-  local_rows = np.searchsorted(arrays["id"], ctx.data.ids)
+  names = attack_names(ctx.config)
+  with config_field("config.taxonomy"):
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
+                               ctx.data)
+  prediction = ctx.artifacts["evaluate.prediction"]
   # Unlabelled examples are attacked away from the model's own prediction.
   attack_labels = np.where(ctx.data.labels >= 0, ctx.data.labels,
-                           arrays["prediction"][local_rows]).astype(np.int32)
-  records, variants, adv_columns, results = [], [], [], {}
+                           prediction).astype(np.int32)
+  gathered = ctx.executor.gather({"label": ctx.data.labels,
+                                  "prediction": prediction})
+  labels = gathered["label"]
+  labelled = labels >= 0
+  sets = taxonomy.label_sets(ctx.data, gathered["id"])
+  clean = _flip_fields(taxonomy, labels, gathered["prediction"], sets)
+  correct = gathered["prediction"] == labels
+  summary = {
+      "num_examples": int(labelled.sum()),
+      "clean_accuracy": _accuracy(correct, labelled),
+      "plausible_clean_accuracy": _accuracy(correct | clean["plausible"],
+                                            labelled),
+      "robust_accuracy": {}, "plausible_robust_accuracy": {},
+      "plausibility_of_flips": {}, "median_min_perturbation": {},
+      "epsilons": {}, "plausibility_sources": taxonomy.sources(),
+  }
+  if not summary["plausibility_sources"]:
+    summary["notes"] = [f"{judgement.NO_TAXONOMY}: plausible robust accuracy "
+                        "equals robust accuracy (config.taxonomy)"]
+  rows = local_rows(gathered["id"], ctx.data.ids)
+  records, results, artifacts = [], {}, {}
   for name in names:
-    section = cfg[name]
-    eps, eps_labels = epsilons(name, section)
-    local = _run_attack(ctx, name, section, eps, attack_labels)
-    result = sharding.gather_to_all(local, ctx.data.ids)
+    eps, eps_labels = epsilons(name, cfg[name])
+    store = (name == gallery_attack(ctx.config)
+             or f"attack.{_ADVERSARIAL}.{name}" in ctx.needed)
+    local = _run_attack(ctx, name, eps, attack_labels, store)
+    result = ctx.executor.gather({k: v for k, v in local.items()
+                                  if k != _ADVERSARIAL})
     results[name] = dict(result, eps=eps, eps_labels=eps_labels,
-                         norm_type=attack_norm(name, section))
-    plain, plausible = {}, {}
+                         norm_type=attack_norm(name, cfg[name]))
+    plain, plausible, flips = {}, {}, {}
     for e, eps_label in enumerate(eps_labels):
       adv = result["adv_class"][:, e]
-      fields = judge(adv)
+      fields = _flip_fields(taxonomy, labels, adv, sets)
       robust = adv == labels
       plain[eps_label] = _accuracy(robust, labelled)
       plausible[eps_label] = _accuracy(robust | fields["plausible"], labelled)
-      variants.append(f"{name}@{eps_label}")
-      adv_columns.append(np.where(result["success"][:, e], adv, -1))
-      records.append(attack_report.record_rows(
-          ctx, local_rows, name, results[name], e, labels, robust, fields))
+      flipped = (labels >= 0) & (adv != labels)
+      flips[eps_label] = {"num_flipped": int(flipped.sum()), **{
+          k: float(fields[k][flipped].mean()) if flipped.any() else float("nan")
+          for k in _FLIP_REASONS}}
+      records.append(_record_rows(ctx, name, results[name], e, rows, labels,
+                                  robust, fields, local))
     summary["robust_accuracy"][name] = plain
     summary["plausible_robust_accuracy"][name] = plausible
+    summary["plausibility_of_flips"][name] = flips
     summary["epsilons"][name] = dict(zip(eps_labels, eps.tolist()))
     if name in attacks_lib.MINIMAL:
       summary["median_min_perturbation"][name] = _median_min(
-          result["min_norm"], labelled & (arrays["prediction"] == labels))
+          result["min_norm"], labelled & correct)
+    artifacts[f"attack.adv_class.{name}"] = np.where(
+        local["success"], local["adv_class"], -1).astype(np.int64)
+    artifacts[f"attack.success.{name}"] = local["success"].astype(bool)
+    artifacts[f"attack.min_norm.{name}"] = local["min_norm"].astype(np.float32)
+    if store:
+      artifacts[f"attack.{_ADVERSARIAL}.{name}"] = local[_ADVERSARIAL]
   summary["warnings"] = trust_warnings(summary, results, cfg.tolerance)
-  gathered = {k: np.concatenate([r[k] for r in records])
-              for k in records[0]}
+  gallery = _gallery(ctx, results, gathered, artifacts)
   return StageOutput(
-      summary=summary, records=gathered,
-      sections=attack_report.sections(summary, results, names,
-                                     *_gallery(ctx, results, arrays)),
-      arrays=dict({"id": arrays["id"],
-                   "adv_class": np.stack(adv_columns, axis=1).astype(np.int64),
-                   "variant": np.asarray(variants)},
-                  **{f"min_norm/{name}": results[name]["min_norm"]
-                     for name in names if name in attacks_lib.MINIMAL}))
+      summary=summary,
+      records={k: np.concatenate([r[k] for r in records]) for k in records[0]},
+      sections=report.sections(summary, results, names, *gallery),
+      artifacts=artifacts)
 
 
-def gallery_adversary(cfg: ml_collections.ConfigDict, logits_fn, rng: jax.Array):
-  """The gallery attack at its largest epsilon, for this stage and later ones.
+def _record_rows(ctx: StageContext, name: str, result: dict, e: int,
+                 rows: np.ndarray, labels: np.ndarray, robust: np.ndarray,
+                 fields: dict[str, np.ndarray], local: dict) -> dict:
+  """This process's rows for one attack at its e-th epsilon."""
+  n = len(rows)
+  class_names = np.asarray(ctx.model.class_names, dtype=object)
+  adv = local["adv_class"][:, e]
+  columns = {
+      "id": ctx.data.ids,
+      "attack": np.full(n, name, dtype=object),
+      "norm_type": np.full(n, result["norm_type"], dtype=object),
+      "epsilon": np.full(n, float(result["eps"][e])),
+      "epsilon_label": np.full(n, result["eps_labels"][e], dtype=object),
+      "label": labels[rows],
+      "success": local["success"][:, e],
+      "robust": robust[rows],
+      "norm": local["norm"][:, e].astype(np.float64),
+      "min_norm": local["min_norm"].astype(np.float64),
+      "adv_class": adv.astype(np.int64),
+      "adv_class_name": class_names[adv],
+  }
+  columns.update({k: v[rows] for k, v in fields.items()})
+  return columns
 
-  Args:
-    cfg: `config.attack`.
-    logits_fn: [B, H, W, C] images in [0, 1] -> [B, K] logits.
-    rng: the attack stage's key (`stage_rng(seed, "attack")` in a job).
 
-  Returns:
-    A jittable `(images [B, H, W, C], labels [B], ids [B]) -> (adversarial
-    images [B, H, W, C], adversarial classes [B])`: per-example keys, so the
-    same adversarials the stage found when `cfg.gallery_attack` is among
-    `cfg.attacks` (callers check).
-  """
-  name = cfg.gallery_attack
-  eps, _ = epsilons(name, cfg[name])
-  attack = make_attack(logits_fn, name, cfg[name], eps[-1:])
-  key = jax.random.fold_in(rng, 0)
-
-  def adversary(images, labels, ids):
-    out = attack(images, labels, sharding.example_keys(key, ids))
-    return out.clipped[0], out.adv_class[0]
-
-  return adversary
-
-
-def _gallery(ctx: StageContext, results: dict, arrays: dict
-             ) -> tuple[list, str]:
-  """Re-runs the gallery attack at its largest epsilon on a few fooled,
-  clean-correct examples (same per-example keys) for clean / adversarial /
-  perturbation tiles."""
+def _gallery(ctx: StageContext, results: dict, gathered: dict,
+             artifacts: dict) -> tuple[list, str]:
+  """Clean / adversarial / perturbation tiles of a few fooled, clean-correct
+  examples, from the gallery attack's stored adversarials (no attack re-run)."""
   cfg = ctx.config.attack
-  name = cfg.gallery_attack
-  if jax.process_index() != 0 or cfg.gallery_size <= 0 or name not in results:
+  name = gallery_attack(ctx.config)
+  if cfg.gallery_size <= 0:
     return [], ""
   result = results[name]
-  rows = np.flatnonzero(result["success"][:, -1]
-                        & (arrays["prediction"] == arrays["label"]))
-  rows = rows[:cfg.gallery_size]
-  if not len(rows):
+  chosen = np.flatnonzero(result["success"][:, -1]
+                          & (gathered["prediction"] == gathered["label"]))
+  ids = gathered["id"][chosen[:cfg.gallery_size]]
+  adversarial = ctx.executor.rows_of(
+      artifacts[f"attack.{_ADVERSARIAL}.{name}"], ids)
+  if jax.process_index() != 0 or not len(ids):
     return [], ""
-  ids = arrays["id"][rows]
+  rows = chosen[:cfg.gallery_size]
   images = ctx.data.fetch(ids).astype(np.float32) / 255.0
-  adversary = gallery_adversary(cfg, ctx.model.logits_fn(ctx.params), ctx.rng)
-  adv_images, adv_class = compile_options.jit(adversary)(
-      jnp.asarray(images), jnp.asarray(arrays["label"][rows], jnp.int32),
-      jnp.asarray(ids, jnp.int32))
-  tiles = attack_report.gallery_rows(
-      images, np.asarray(adv_images), arrays["label"][rows],
-      arrays["prediction"][rows], np.asarray(adv_class),
+  tiles = report.gallery_rows(
+      images, adversarial, gathered["label"][rows],
+      gathered["prediction"][rows], result["adv_class"][rows, -1],
       ctx.model.class_names)
-  return tiles, f"{name} at {result['eps_labels'][-1]}: clean / adversarial / perturbation"
+  return tiles, (f"{name} at {result['eps_labels'][-1]}: clean / adversarial /"
+                 " perturbation")
 
 
 def _median_min(min_norm: np.ndarray, rows: np.ndarray) -> dict:

@@ -1,29 +1,39 @@
-"""The stage contract: built from its config section, returns metrics and records.
+"""The stage contract: configured, declared, and run over the job's examples.
 
-A stage is a module `jaxaudit/stages/<name>.py` with
-`run(ctx: StageContext) -> StageOutput`. Its compute is a pure, jitted function of
-(params, batch, rng) run through `jaxaudit.sharding.map_batches`; the stage turns
-the per-example outputs into a summary (JSON), per-example records (one row per
-example, or per example x variant) and report sections.
+A stage is a module `jaxaudit/stages/<name>.py` (the name is its config key)
+with
+  default_config() -> ml_collections.ConfigDict   its `config.<name>` section;
+  check_config(config, model) -> None             raises ConfigError naming a
+                                                  field, before any compute;
+  contract(config, model) -> artifacts.Contract   what it consumes, produces;
+  run(ctx: StageContext) -> StageOutput.
+Its compute is a pure, jitted step run by `ctx.executor`; it reads other stages'
+results only through `ctx.artifacts` (what it declared) and returns a summary,
+per-example records, report sections and the artifacts it declared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
 import zlib
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import jax
 from jax.sharding import Mesh
 import ml_collections
 import numpy as np
 
-from jaxaudit import resume
-from jaxaudit import sharding
+from jaxaudit.artifacts import ArtifactView
 from jaxaudit.data.dataset import Dataset
+from jaxaudit.errors import ConfigError, ParameterError
+from jaxaudit.executor import Executor
 from jaxaudit.models.classifier import Classifier, Params
-from jaxaudit.report.sections import Section
+from jaxaudit.report.items import Section
+
+
+NO_FEATURES = ("the model gives no features (return (logits, features) from "
+               "apply_fn, or give a features_fn)")
 
 
 def stage_rng(seed: int, name: str) -> jax.Array:
@@ -31,24 +41,33 @@ def stage_rng(seed: int, name: str) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode()))
 
 
+@contextlib.contextmanager
+def config_field(prefix: str) -> Iterator[None]:
+  """Turns a method's `ParameterError` into a `ConfigError` naming
+  `<prefix>.<parameter>` (e.g. config.attack.pgd_linf.loss)."""
+  try:
+    yield
+  except ParameterError as e:
+    raise ConfigError(f"{prefix}.{e.parameter}: {e.reason}") from e
+
+
 @dataclasses.dataclass
 class StageOutput:
   """What a stage produced.
 
   Attributes:
-    summary: JSON-ready metrics, written as `summary.json[<stage>]`. Identical on
-      every process (computed from `sharding.gather_to_all` results).
-    records: process-local per-example columns (equal-length 1-D arrays or
-      lists), written as `records/<stage>/part-<process>.parquet`; must hold an
-      `id` column (the global example id).
+    summary: JSON-ready metrics, written as `summary.json[<stage>]`; identical
+      on every process.
+    records: process-local per-example columns (equal-length), written as
+      `records/<stage>/part-<process>.parquet`; must hold an `id` column.
     sections: what report.html shows for this stage (rendered by process 0).
-    arrays: per-example arrays over all processes, sorted by `id`, for later
-      stages of the same job (e.g. the attack stage's adversarial images).
+    artifacts: name -> process-local [n, ...] array (or `ShardedArray`), for
+      every artifact in the stage's contract.
   """
   summary: dict[str, Any]
   records: dict[str, Any]
   sections: list[Section] = dataclasses.field(default_factory=list)
-  arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -56,16 +75,17 @@ class StageContext:
   """Everything a stage may use.
 
   Attributes:
-    config: the whole job config; a stage reads mainly `config.<stage>`.
+    config: the whole job config; a stage reads `config.<stage>` (and the
+      job-level sections: seed, batch_size, taxonomy).
     model: the classifier (pure functions of params and [0, 1] images).
-    params: its Flax variables, replicated by `map_batches`.
+    params: its params, replicated by the executor.
     data: this process's examples.
     mesh: the device mesh (axis `data`).
     rng: this stage's PRNG key (same on every process).
-    workdir: the job's output folder.
-    outputs: earlier stages' outputs in this job, by stage name.
-    cache: arrays computed once per job and shared by stages (the forward pass).
-    stage: the name of the stage being run.
+    executor: runs the stage's per-example steps (sharded, resumable).
+    artifacts: the artifacts this stage declared it consumes.
+    needed: names of this stage's artifacts that later stages consume.
+    stage: the stage's name.
   """
   config: ml_collections.ConfigDict
   model: Classifier
@@ -73,35 +93,29 @@ class StageContext:
   data: Dataset
   mesh: Mesh
   rng: jax.Array
-  workdir: str
-  outputs: dict[str, StageOutput]
-  cache: dict[str, Any] = dataclasses.field(default_factory=dict)
-  stage: str = ""
+  executor: Executor
+  artifacts: ArtifactView
+  needed: frozenset[str]
+  stage: str
 
-  def map_batches(self, name: str, fn: Callable[[Any, sharding.Batch],
-                                                 sharding.Batch],
-                  state: Any, inputs: dict[str, np.ndarray],
-                  batch_size: int | None = None) -> dict[str, np.ndarray]:
-    """`sharding.map_batches` over this job's examples, resumable.
+  @property
+  def batch_size(self) -> int:
+    """`config.<stage>.batch_size` where set (> 0), else `config.batch_size`."""
+    own = self.config[self.stage].get("batch_size", 0)
+    return int(own or self.config.batch_size)
 
-    Args:
-      name: a name unique within the stage for this computation (e.g.
-        "pgd_linf"); results of finished shards are stored under it in the
-        workdir and reloaded when a killed job is run again.
-      fn, state, inputs: as in `sharding.map_batches`; `inputs` are
-        process-local arrays aligned with `self.data` ([n, ...]).
-      batch_size: global batch size (default `config.batch_size`).
 
-    Returns:
-      fn's outputs for the process-local examples, NumPy [n, ...].
-    """
-    batch_size = batch_size or self.config.batch_size
-    shard_size = self.config.resume.shard_size
-    if shard_size <= 0:
-      return sharding.map_batches(fn, state, inputs, mesh=self.mesh,
-                                  batch_size=batch_size, desc=name)
-    root = os.path.join(self.workdir, "shards", self.stage, name)
-    return resume.map_batches_resumable(
-        fn, state, inputs, self.data.ids, mesh=self.mesh, batch_size=batch_size,
-        root=root, shard_size=shard_size,
-        fail_after_shards=self.config.resume.fail_after_shards, desc=name)
+def local_rows(global_ids: np.ndarray, local_ids: np.ndarray) -> np.ndarray:
+  """Positions of this process's examples in arrays gathered by id.
+
+  Args:
+    global_ids: int [N] sorted ids of a gathered array.
+    local_ids: int [n] ids of this process's examples (all in global_ids).
+
+  Returns:
+    int [n] row indices.
+  """
+  rows = np.searchsorted(global_ids, local_ids)
+  if len(local_ids) and not np.array_equal(global_ids[rows], local_ids):
+    raise ValueError("local examples missing from the gathered arrays")
+  return rows

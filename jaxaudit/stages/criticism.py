@@ -3,9 +3,10 @@
 In the model's penultimate feature space, each group's prototypes are the images
 that best summarise what the model treats as that group and its criticisms the
 images least well represented by them (`jaxaudit.criticism`). Groups are true or
-predicted classes, ImageNet superclasses or everything at once. Where the attack
-stage ran, each group's criticisms are also ranked by their DeepFool distance, so
-fragile atypical images surface first.
+predicted classes, the taxonomy's superclasses (`config.taxonomy`) or everything
+at once. Where the attack stage ran, each group's criticisms are also ranked by
+their minimal adversarial distance (`attack.min_norm.<attack>`), so fragile
+atypical images surface first.
 """
 
 from __future__ import annotations
@@ -14,34 +15,62 @@ import ml_collections
 import numpy as np
 
 from jaxaudit import criticism
+from jaxaudit.artifacts import Contract, Need
 from jaxaudit.errors import ConfigError
-from jaxaudit.report import sections as rs
-from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput
-from jaxaudit.taxonomy import superclasses
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import criticism as report
+from jaxaudit.stages.base import NO_FEATURES, StageContext, StageOutput
+from jaxaudit.stages.base import config_field
+from jaxaudit.taxonomy import judgement, superclasses
 
-DEFAULT_ADVERSARIAL_ARRAY = "min_norm/deepfool"
 GROUP_BY = ("auto", "true_class", "predicted_class", "superclass", "global")
+REGULARIZERS = ("logdet", "none")
 
 
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       # auto: true_class with >= min_group_size examples per labelled class,
-      # else superclass (where the label space has them), else global.
+      # else superclass (where the taxonomy has them), else global.
       "group_by": "auto",
-      "superclass": "auto",  # As config.mistakes.superclass.
-      "wordnet_depth": 7,
       "min_group_size": 5,
       "num_prototypes": 4,
       "num_criticisms": 4,
       "gamma": 0.0,  # RBF width; 0 = 1 / median squared distance per group.
       "regularizer": "logdet",  # or "none".
       "block_size": 512,  # Kernel tile side.
-      # Attack-stage array of minimal adversarial distances (DeepFool's L2 by
-      # default; "min_norm/cw_l2" for C&W) ranking criticisms when it ran.
-      "adversarial_array": DEFAULT_ADVERSARIAL_ARRAY,
+      # The attack whose minimal adversarial distances (attack.min_norm.<it>)
+      # rank criticisms when the attack stage ran before ("" = none).
+      "adversarial_attack": "deepfool",
       "report_groups": 40,  # Groups shown in report.html.
   })
+
+
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
+  del dims
+  cfg = config.criticism
+  if cfg.group_by not in GROUP_BY:
+    raise ConfigError(f"config.criticism.group_by: unknown '{cfg.group_by}'; "
+                      f"valid: {', '.join(GROUP_BY)}")
+  if cfg.regularizer not in REGULARIZERS:
+    raise ConfigError(f"config.criticism.regularizer: unknown "
+                      f"'{cfg.regularizer}'; valid: {', '.join(REGULARIZERS)}")
+  for field in ("gamma", "num_prototypes", "num_criticisms", "min_group_size"):
+    if cfg[field] < 0:
+      raise ConfigError(f"config.criticism.{field} must be >= 0, got "
+                        f"{cfg[field]}")
+  if cfg.block_size < 1:
+    raise ConfigError("config.criticism.block_size must be >= 1")
+
+
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  del dims
+  consumes = [Need("evaluate.features", optional=True),
+              Need("evaluate.prediction")]
+  if config.criticism.adversarial_attack:
+    consumes.append(Need(
+        f"attack.min_norm.{config.criticism.adversarial_attack}",
+        optional=True))
+  return Contract(consumes=tuple(consumes))
 
 
 def resolve_group_by(config: ml_collections.ConfigDict,
@@ -53,13 +82,10 @@ def resolve_group_by(config: ml_collections.ConfigDict,
     (a concrete `GROUP_BY` mode, notes for the summary).
   """
   group_by = config.criticism.group_by
-  if group_by not in GROUP_BY:
-    raise ConfigError(f"config.criticism.group_by: unknown '{group_by}'; "
-                      f"valid: {', '.join(GROUP_BY)}")
   notes = []
   if group_by == "superclass" and groups is None:
     notes.append(f"{superclasses.NO_TAXONOMY}: group_by=superclass fell back "
-                 "to auto (config.criticism.superclass: a .json of {class: "
+                 "to auto (config.taxonomy.superclass: a .json of {class: "
                  "group})")
     group_by = "auto"
   if group_by != "auto":
@@ -104,43 +130,29 @@ def group_examples(group_by: str, labels: np.ndarray,
   return np.where(classes >= 0, classes, -1).astype(np.int64), names
 
 
-def _adversarial_distance(ctx: StageContext, num: int) -> np.ndarray | None:
-  """The attack stage's minimal adversarial distance [N] (inf where none was
-  found) from `config.criticism.adversarial_array`, or None."""
-  attack = ctx.outputs.get("attack")
-  key = ctx.config.criticism.adversarial_array
-  if attack is None or (key == DEFAULT_ADVERSARIAL_ARRAY
-                        and key not in attack.arrays):
-    return None
-  if key not in attack.arrays:
-    raise ConfigError(f"config.criticism.adversarial_array: no attack array "
-                      f"'{key}'; have {', '.join(sorted(attack.arrays))}")
-  distance = np.asarray(attack.arrays[key], np.float64)
-  if distance.shape != (num,):
-    raise ConfigError(f"config.criticism.adversarial_array: '{key}' has shape "
-                      f"{distance.shape}, expected [{num}]")
-  return distance
-
-
 def run(ctx: StageContext) -> StageOutput:
   """Prototypes and criticisms of every group; see the module docstring."""
   config = ctx.config.criticism
-  arrays = forward.forward(ctx)
-  if "features" not in arrays:
-    return StageOutput(
-        summary={"skipped": forward.NO_FEATURES},
-        records={"id": np.zeros(0, np.int64)},
-        sections=[rs.Section("Prototypes and criticisms (MMD-critic)",
-                             [rs.Text(f"Skipped: {forward.NO_FEATURES}.")])])
-  taxonomy = superclasses.resolve(config.superclass, ctx.model.class_names,
-                                  config.wordnet_depth,
-                                  "config.criticism.superclass")
-  group_by, notes = resolve_group_by(ctx.config, taxonomy, arrays["label"])
+  features = ctx.artifacts.get("evaluate.features")
+  if features is None:
+    return StageOutput(summary={"skipped": NO_FEATURES},
+                       records={"id": np.zeros(0, np.int64)},
+                       sections=report.skipped(NO_FEATURES))
+  with config_field("config.taxonomy"):
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
+                               ctx.data)
+  columns = {"label": ctx.data.labels, "features": features,
+             "prediction": ctx.artifacts["evaluate.prediction"]}
+  distance_name = f"attack.min_norm.{config.adversarial_attack}"
+  if config.adversarial_attack and distance_name in ctx.artifacts:
+    columns["distance"] = ctx.artifacts[distance_name].astype(np.float64)
+  arrays = ctx.executor.gather(columns)
+  distance = arrays.get("distance")
+  group_by, notes = resolve_group_by(ctx.config, taxonomy.superclasses,
+                                     arrays["label"])
   groups, names = group_examples(group_by, arrays["label"],
                                  arrays["prediction"], ctx.model.class_names,
-                                 taxonomy)
-  if config.gamma < 0:
-    raise ConfigError(f"config.criticism.gamma must be >= 0, got {config.gamma}")
+                                 taxonomy.superclasses)
   try:
     selection = criticism.select_groups(
         arrays["features"], groups, config.num_prototypes,
@@ -148,9 +160,8 @@ def run(ctx: StageContext) -> StageOutput:
         mesh=ctx.mesh, block_size=config.block_size)
   except ValueError as e:
     raise ConfigError(f"config.criticism: {e}") from e
-  distance = _adversarial_distance(ctx, len(arrays["id"]))
   ids = arrays["id"]
-  present = [g for g in range(len(names)) if selection.sizes[g]]
+  present = [g for g in range(len(selection.sizes)) if selection.sizes[g]]
   summary = {
       "group_by": group_by,
       "notes": notes,
@@ -164,7 +175,8 @@ def run(ctx: StageContext) -> StageOutput:
   }
   if distance is not None:
     summary["criticisms_by_adversarial_distance"] = {
-        names[g]: ids[_by_distance(selection.criticisms[g], distance)].tolist()
+        names[g]: ids[report.by_distance(selection.criticisms[g],
+                                         distance)].tolist()
         for g in present}
   rows = _rows(selection, present, names, distance)
   local = np.isin(ids[rows["row"]], ctx.data.ids)
@@ -172,14 +184,9 @@ def run(ctx: StageContext) -> StageOutput:
   records.update({k: np.asarray(v)[local] for k, v in rows.items()
                   if k != "row"})
   return StageOutput(summary=summary, records=records,
-                     sections=_sections(ctx, selection, present, names, ids,
-                                        distance, group_by))
-
-
-def _by_distance(rows: np.ndarray, distance: np.ndarray) -> np.ndarray:
-  """`rows` sorted by ascending adversarial distance (NaN last), stable."""
-  return rows[np.argsort(np.nan_to_num(distance[rows], nan=np.inf),
-                         kind="stable")]
+                     sections=report.sections(
+                         selection, present, names, ids, distance, group_by,
+                         notes, ctx.data.fetch, config.report_groups))
 
 
 def _rows(selection, present, names, distance) -> dict[str, list]:
@@ -187,7 +194,7 @@ def _rows(selection, present, names, distance) -> dict[str, list]:
   out = {k: [] for k in ("row", "group", "role", "rank", "witness",
                          "adversarial_distance", "adversarial_rank")}
   for g in present:
-    fragile = (list(_by_distance(selection.criticisms[g], distance))
+    fragile = (list(report.by_distance(selection.criticisms[g], distance))
                if distance is not None else [])
     for role, chosen in (("prototype", selection.prototypes[g]),
                          ("criticism", selection.criticisms[g])):
@@ -202,38 +209,3 @@ def _rows(selection, present, names, distance) -> dict[str, list]:
         out["adversarial_rank"].append(
             fragile.index(row) if role == "criticism" and fragile else -1)
   return out
-
-
-def _sections(ctx, selection, present, names, ids, distance,
-              group_by) -> list[rs.Section]:
-  table = rs.Table([{"group": names[g], "examples": int(selection.sizes[g]),
-                     "prototypes": len(selection.prototypes[g]),
-                     "criticisms": len(selection.criticisms[g]),
-                     "MMD^2": float(selection.mmd2[g]),
-                     "gamma": float(selection.gamma[g])} for g in present],
-                   title=f"Groups ({group_by})")
-  items: list = [rs.Text(
-      "MMD-critic in the model's penultimate feature space: per group, a row "
-      "of prototypes (the images that best summarise it) and a row of "
-      "criticisms (the images the prototypes represent worst), with witness "
-      "values w = mean kernel to the group - mean kernel to the prototypes."),
-                 table]
-  shown = sorted(present, key=lambda g: (-len(selection.criticisms[g]), g))
-  for g in sorted(shown[:ctx.config.criticism.report_groups]):
-    gallery_rows = []
-    labelled = [("prototype", selection.prototypes[g]),
-                ("criticism", selection.criticisms[g])]
-    if distance is not None and len(selection.criticisms[g]):
-      labelled.append(("most fragile criticism",
-                       _by_distance(selection.criticisms[g], distance)))
-    for role, chosen in labelled:
-      if not len(chosen):
-        continue
-      images = ctx.data.fetch(ids[chosen])
-      gallery_rows.append([rs.Tile(
-          img, f"{role} {k + 1}\nw = {selection.witness[row]:+.4f}"
-          + (f"\nadversarial dist. {distance[row]:.3g}" if distance is not None
-             else "")) for k, (img, row) in enumerate(zip(images, chosen))])
-    items.append(rs.Gallery(f"{names[g]} ({selection.sizes[g]} examples)",
-                            gallery_rows))
-  return [rs.Section("Prototypes and criticisms (MMD-critic)", items)]

@@ -1,4 +1,9 @@
-"""Evaluation: top-1/top-5, per-class accuracy, the most frequent confusions."""
+"""Evaluation: the model's forward pass on every example, top-1/top-5, per-class
+accuracy and the most frequent confusions.
+
+The forward pass runs here and only here: its logits, predictions and features
+are this stage's artifacts, which every later stage consumes.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,14 @@ import collections
 import ml_collections
 import numpy as np
 
-from jaxaudit.report import sections as rs
-from jaxaudit.stages import forward
+from jaxaudit.artifacts import ArtifactSpec, Contract
+from jaxaudit.data.pixels import unit_images
+from jaxaudit.errors import ConfigError
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import evaluate as report
 from jaxaudit.stages.base import StageContext, StageOutput
+
+TOP = 5
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -17,6 +27,27 @@ def default_config() -> ml_collections.ConfigDict:
       "num_confusions": 20,  # most frequent (true, predicted) pairs reported.
       "gallery_size": 24,  # mistakes shown in the report.
   })
+
+
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
+  del dims
+  for field in ("num_confusions", "gallery_size"):
+    if config.evaluate[field] < 0:
+      raise ConfigError(f"config.evaluate.{field} must be >= 0, got "
+                        f"{config.evaluate[field]}")
+
+
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  del config
+  k, top = dims.num_classes, min(TOP, dims.num_classes)
+  produces = [ArtifactSpec("evaluate.logits", (k,), "float32"),
+              ArtifactSpec("evaluate.prediction", (), "int64"),
+              ArtifactSpec("evaluate.top5", (top,), "int64"),
+              ArtifactSpec("evaluate.top5_probs", (top,), "float32")]
+  if dims.feature_dim is not None:
+    produces.append(ArtifactSpec("evaluate.features", (dims.feature_dim,),
+                                 "float32"))
+  return Contract(produces=tuple(produces))
 
 
 def accuracy_metrics(labels: np.ndarray, top5: np.ndarray,
@@ -60,50 +91,56 @@ def accuracy_metrics(labels: np.ndarray, top5: np.ndarray,
   }
 
 
-def _sections(ctx: StageContext, arrays: dict, metrics: dict) -> list[rs.Section]:
-  names = ctx.model.class_names
-  headline = rs.Table([{"examples": metrics["num_examples"],
-                        "top-1": metrics["top1"], "top-5": metrics["top5"],
-                        "mean per-class": metrics["mean_per_class_accuracy"]}])
-  worst = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])
-  per_class = rs.Table([{"class": c, "accuracy": a} for c, a in worst[:20]],
-                       title="Least accurate classes")
-  confusions = rs.Table(metrics["confusions"], title="Most frequent confusions")
-  wrong = np.flatnonzero((arrays["label"] >= 0)
-                         & (arrays["prediction"] != arrays["label"]))
-  wrong = wrong[np.argsort(-arrays["top5_probs"][wrong, 0], kind="stable")]
-  wrong = wrong[:ctx.config.evaluate.gallery_size]
-  images = ctx.data.fetch(arrays["id"][wrong])
-  tiles = [rs.Tile(img, f"true: {names[arrays['label'][i]]}\n"
-                        f"predicted: {names[arrays['prediction'][i]]} "
-                        f"({arrays['top5_probs'][i, 0]:.2f})")
-           for img, i in zip(images, wrong)]
-  rows = [tiles[k:k + 6] for k in range(0, len(tiles), 6)]
-  items = [headline, per_class, confusions]
-  if rows:
-    items.append(rs.Gallery("Most confident mistakes", rows))
-  return [rs.Section("Evaluation", items)]
+def _softmax_top(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(top-5 classes int64 [n, 5], their probabilities float32 [n, 5])."""
+  logits = logits.astype(np.float64)
+  probs = np.exp(logits - logits.max(-1, keepdims=True))
+  probs /= probs.sum(-1, keepdims=True)
+  top = np.argsort(-logits, axis=-1, kind="stable")[:, :TOP].astype(np.int64)
+  return top, np.take_along_axis(probs, top, -1).astype(np.float32)
 
 
 def run(ctx: StageContext) -> StageOutput:
-  """Scores the model on every example; see `accuracy_metrics`."""
-  arrays = forward.forward(ctx)
-  metrics = accuracy_metrics(arrays["label"], arrays["top5"],
-                             ctx.model.class_names,
+  """The forward pass and its accuracy; see the module docstring."""
+  model = ctx.model
+
+  def step(params, batch):
+    logits, features = model.logits_and_features(params,
+                                                 unit_images(batch["image"]))
+    out = {"logits": logits}
+    if features is not None:
+      out["features"] = features
+    return out
+
+  local = ctx.executor.run("forward", step, ctx.params,
+                           {"image": ctx.data.images},
+                           batch_size=ctx.config.batch_size)
+  logits = local["logits"].astype(np.float32)
+  top5, top5_probs = _softmax_top(logits)
+  gathered = ctx.executor.gather({"label": ctx.data.labels, "top5": top5,
+                                  "top1_prob": top5_probs[:, 0]})
+  gathered["prediction"] = gathered["top5"][:, 0]
+  names = model.class_names
+  metrics = accuracy_metrics(gathered["label"], gathered["top5"], names,
                              ctx.config.evaluate.num_confusions)
-  position = {int(i): k for k, i in enumerate(arrays["id"])}
-  rows = np.asarray([position[int(i)] for i in ctx.data.ids], np.int64)
-  names = np.asarray(ctx.model.class_names, dtype=object)
+  name_array = np.asarray(names, dtype=object)
+  labels = ctx.data.labels
   records = {
       "id": ctx.data.ids,
       "file": ctx.data.files,
-      "label": ctx.data.labels,
-      "label_name": [names[l] if l >= 0 else "" for l in ctx.data.labels],
-      "prediction": arrays["prediction"][rows],
-      "prediction_name": names[arrays["prediction"][rows]],
-      "top5": arrays["top5"][rows],
-      "top5_probs": arrays["top5_probs"][rows],
-      "correct": arrays["prediction"][rows] == ctx.data.labels,
+      "label": labels,
+      "label_name": [names[l] if l >= 0 else "" for l in labels],
+      "prediction": top5[:, 0],
+      "prediction_name": name_array[top5[:, 0]],
+      "top5": top5,
+      "top5_probs": top5_probs,
+      "correct": top5[:, 0] == labels,
   }
-  return StageOutput(summary=metrics, records=records,
-                     sections=_sections(ctx, arrays, metrics), arrays={})
+  artifacts = {"evaluate.logits": logits, "evaluate.prediction": top5[:, 0],
+               "evaluate.top5": top5, "evaluate.top5_probs": top5_probs}
+  if "features" in local:
+    artifacts["evaluate.features"] = local["features"].astype(np.float32)
+  return StageOutput(
+      summary=metrics, records=records, artifacts=artifacts,
+      sections=report.sections(metrics, gathered, names, ctx.data.fetch,
+                               ctx.config.evaluate.gallery_size))

@@ -8,18 +8,16 @@ probability, next to a random pixel order. Integrated gradients also reports its
 completeness error. Nearest neighbours in penultimate features, among the
 evaluated examples of the predicted and of the true class, give an example-based
 explanation. When the attack stage ran earlier in the job, the adversarials of
-its gallery attack at the largest epsilon (`config.attack.gallery_attack`) are
-explained too, beside the clean ones: they are found again batch by batch, with
-the attack stage's per-example keys, so no stage holds every adversarial image.
+`config.explain.adversarial_attack` (its stored `attack.adversarial.<attack>`,
+read batch by batch: no attack is run again) are explained too, beside the
+clean ones.
 
-Outputs: `records/explain/part-*.parquet` (per-example scalars) and
-`records/explain/_maps-part-*.npz` (maps [n, H, W] and curves [n, K + 1] per
-method; the leading `_` keeps Parquet readers of the folder from opening it).
+Artifacts: `explain.map.<method>` [N, S, S] and `explain.adversarial_map.
+<method>` [N, S, S], on disk (the shard folders of the job).
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 
 import jax
@@ -27,17 +25,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxaudit import sharding
+from jaxaudit.artifacts import ArtifactSpec, Contract, Need
+from jaxaudit.data.pixels import to_uint8, unit_images
 from jaxaudit.errors import ConfigError
 from jaxaudit.explain import METHODS
 from jaxaudit.explain import baselines as baselines_lib
 from jaxaudit.explain import faithfulness
 from jaxaudit.explain import neighbours as neighbours_lib
-from jaxaudit.explain import sections as sections_lib
 from jaxaudit.explain.attribution import AttributionFn, pixel_map
-from jaxaudit.stages import attack as attack_stage
-from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput, stage_rng
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import explain as report
+from jaxaudit.sharding import example_keys
+from jaxaudit.stages.base import NO_FEATURES, StageContext, StageOutput
+from jaxaudit.stages.base import config_field, local_rows
 
 RANDOM = "random"  # The random-order reference in the faithfulness results.
 
@@ -65,25 +65,29 @@ def default_config() -> ml_collections.ConfigDict:
           "insertion_baseline": "blurred",  # What insertion starts from.
       },
       "neighbours": 5,  # Nearest neighbours per class (0 = off).
-      "adversarial_methods": "integrated_gradients",  # On attack outputs.
+      # Explained too when the attack stage ran before: its adversarials of
+      # this attack (at the attack's largest epsilon) by these methods.
+      "adversarial_attack": "pgd_linf",  # "" = none.
+      "adversarial_methods": "integrated_gradients",
       "gallery_size": 8,
-      "save_maps": True,
   })
 
 
-def _names(field: str, value: str) -> list[str]:
-  names = [s.strip() for s in value.split(",") if s.strip()]
-  for name in names:
-    METHODS.check(name)
-  if len(set(names)) != len(names):
-    raise ConfigError(f"{field} lists a method twice: {value}")
-  return names
+def _methods(config: ml_collections.ConfigDict) -> tuple[list[str], list[str]]:
+  cfg = config.explain
+  return (METHODS.parse(cfg.methods, "config.explain.methods"),
+          METHODS.parse(cfg.adversarial_methods,
+                        "config.explain.adversarial_methods", allow_empty=True))
 
 
-def _check(cfg: ml_collections.ConfigDict, num_classes: int) -> None:
-  if not -1 <= cfg.target < num_classes:
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
+  """Method names, the target, faithfulness settings, and every method's
+  parameters (traced abstractly on a tiny input)."""
+  cfg = config.explain
+  names, adversarial = _methods(config)
+  if not -1 <= cfg.target < dims.num_classes:
     raise ConfigError(f"config.explain.target must be -1 (predicted class) or "
-                      f"a class in [0, {num_classes}), got {cfg.target}")
+                      f"a class in [0, {dims.num_classes}), got {cfg.target}")
   if cfg.faithfulness.steps < 1:
     raise ConfigError("config.explain.faithfulness.steps must be >= 1, got "
                       f"{cfg.faithfulness.steps}")
@@ -92,53 +96,62 @@ def _check(cfg: ml_collections.ConfigDict, num_classes: int) -> None:
       raise ConfigError(f"config.explain.faithfulness.{field}: unknown "
                         f"'{cfg.faithfulness[field]}'; valid: "
                         + ", ".join(baselines_lib.KINDS))
+  images = jax.ShapeDtypeStruct((1, 4, 4, 3), jnp.float32)
+  logits_fn = lambda x: jnp.zeros((x.shape[0], dims.num_classes)) + x.mean()
+  for name in dict.fromkeys(names + adversarial):
+    with config_field("config.explain"):
+      method = METHODS.get(name)(cfg)
+      jax.eval_shape(lambda x, t, k, method=method: method(logits_fn, x, t, k),
+                     images, jnp.zeros((1,), jnp.int32),
+                     jax.random.split(jax.random.key(0), 1))
 
 
-def _step(ctx: StageContext, method: AttributionFn | None, adversarial: bool):
-  """A pure `(state, batch) -> per-example outputs` for `map_batches`.
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  names, adversarial = _methods(config)
+  size = dims.input_size
+  consumes = [Need("evaluate.prediction"), Need("evaluate.top5_probs")]
+  if config.explain.neighbours > 0:
+    consumes.append(Need("evaluate.features", optional=True))
+  attack = config.explain.adversarial_attack
+  if attack and adversarial:
+    consumes.append(Need(f"attack.adversarial.{attack}", optional=True))
+  produces = [ArtifactSpec(f"explain.map.{n}", (size, size), "float32",
+                           large=True) for n in names]
+  produces += [ArtifactSpec(f"explain.adversarial_map.{n}", (size, size),
+                            "float32", large=True) for n in adversarial]
+  return Contract(consumes=tuple(consumes), produces=tuple(produces))
+
+
+def _step(ctx: StageContext, method: AttributionFn | None, clean: bool):
+  """A pure `(state, batch) -> per-example outputs` for the executor.
 
   `method=None` ranks pixels at random (the faithfulness reference). Clean
-  images get deletion / insertion curves; `adversarial=True` instead explains
-  the attack stage's gallery adversarials of the batch (attacked away from the
-  label, or from the prediction when unlabelled) and returns them as uint8
-  `adv_image` [B, H, W, C] for the report.
+  images also get deletion / insertion curves.
   """
   model, cfg = ctx.model, ctx.config.explain
   faith = cfg.faithfulness
-  attack_rng = stage_rng(ctx.config.seed, "attack")
 
   def step(state, batch):
     params, method_rng, faith_rng = state
-    images = batch["image"]
-    if images.dtype == jnp.uint8:
-      images = forward.unit_images(images)
+    images = unit_images(batch["image"])
     logits_fn = model.logits_fn(params)
-    out = {}
-    if adversarial:
-      labels = jnp.where(batch["label"] >= 0, batch["label"],
-                         jnp.argmax(logits_fn(images), -1))
-      adversary = attack_stage.gallery_adversary(ctx.config.attack, logits_fn,
-                                                 attack_rng)
-      images, _ = adversary(images, labels, batch["id"])
-      out["adv_image"] = jnp.round(images * 255).astype(jnp.uint8)
     if cfg.target < 0:
       targets = jnp.argmax(logits_fn(images), -1)
     else:
       targets = jnp.full(images.shape[:1], cfg.target)
-    keys = sharding.example_keys(method_rng, batch["id"])
-    out["target"] = targets
+    keys = example_keys(method_rng, batch["id"])
+    out = {"target": targets}
     if method is None:
       maps = faithfulness.random_scores(keys, images.shape[1:3])
     else:
       attribution = method(logits_fn, images, targets, keys)
       maps = pixel_map(attribution.attributions)
       out.update(attribution.scalars, map=maps)
-    if not adversarial:
-      faith_keys = sharding.example_keys(faith_rng, batch["id"])
+    if clean:
+      faith_keys = example_keys(faith_rng, batch["id"])
       deletion_base, insertion_base = (
           baselines_lib.make_baseline(faith[f], images, faith_keys,
-                                      cfg.blur_sigma,
-                                      f"config.explain.faithfulness.{f}")
+                                      cfg.blur_sigma, f"faithfulness.{f}")
           for f in ("deletion_baseline", "insertion_baseline"))
       curves = faithfulness.deletion_insertion(
           logits_fn, images, faithfulness.pixel_ranks(maps), targets,
@@ -150,17 +163,15 @@ def _step(ctx: StageContext, method: AttributionFn | None, adversarial: bool):
 
 
 def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
-               adversarial: bool = False) -> dict[str, np.ndarray]:
-  """Runs one method (or the random order) over the local examples; on their
-  adversarials (no faithfulness curves) when `adversarial`."""
+               images, clean: bool = True) -> dict:
+  """One method (or the random order) over the local examples' `images`."""
   rng = jax.random.fold_in(ctx.rng, zlib.crc32(name.encode()))
   state = (ctx.params, rng, jax.random.fold_in(ctx.rng, 0))
-  batch = {"image": ctx.data.images, "id": ctx.data.ids.astype(np.int32)}
-  if adversarial:
-    batch["label"] = ctx.data.labels.astype(np.int32)
-  out = ctx.map_batches(name, _step(ctx, method, adversarial),
-                        state, batch, batch_size=ctx.config.explain.batch_size)
-  if not adversarial:
+  inputs = {"image": images, "id": ctx.data.ids.astype(np.int32)}
+  with config_field("config.explain"):
+    out = ctx.executor.run(name, _step(ctx, method, clean), state, inputs,
+                           batch_size=ctx.batch_size, keep_on_disk=("map",))
+  if clean:
     out["deletion_auc"] = np.asarray(
         faithfulness.area_under_curve(out["deletion"]))
     out["insertion_auc"] = np.asarray(
@@ -168,99 +179,87 @@ def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
   return out
 
 
-def _explains_adversarials(ctx: StageContext) -> bool:
-  """Whether the attack stage ran earlier in this job with a gallery attack."""
-  cfg = ctx.config.attack
-  return ("attack" in ctx.outputs
-          and cfg.gallery_attack in attack_stage.attack_names(cfg))
-
-
-def _neighbours(ctx: StageContext, arrays: dict[str, np.ndarray],
-                rows: np.ndarray) -> dict[str, np.ndarray]:
+def _neighbours(ctx: StageContext, gathered: dict, features: np.ndarray
+                ) -> dict[str, np.ndarray]:
   """Global ids and similarities of each local example's neighbours."""
-  k = min(ctx.config.explain.neighbours, len(arrays["id"]))
-  reference_classes = np.where(arrays["label"] >= 0, arrays["label"],
-                               arrays["prediction"])
-  state = (arrays["features"], reference_classes, arrays["id"])
+  k = min(ctx.config.explain.neighbours, len(gathered["id"]))
+  rows = local_rows(gathered["id"], ctx.data.ids)
+  reference_classes = np.where(gathered["label"] >= 0, gathered["label"],
+                               gathered["prediction"])
+  state = (gathered["features"], reference_classes, gathered["id"])
 
   def step(state, batch):
-    features, classes, ids = state
+    all_features, classes, ids = state
     out = {}
     for kind in ("predicted", "true"):
       found = neighbours_lib.nearest_in_class(
-          batch["features"], batch[kind], batch["id"], features, classes, ids,
-          k)
+          batch["features"], batch[kind], batch["id"], all_features, classes,
+          ids, k)
       out[f"neighbours_{kind}"] = jnp.where(found.index >= 0,
                                             ids[found.index], -1)
       out[f"similarity_{kind}"] = found.similarity
     return out
 
-  return ctx.map_batches("neighbours", step, state, {
-      "features": arrays["features"][rows], "id": ctx.data.ids,
-      "predicted": arrays["prediction"][rows], "true": arrays["label"][rows]})
-
-
-def _save_maps(ctx: StageContext, results: dict[str, dict]) -> None:
-  """Writes this process's maps and curves atomically (tmp + rename)."""
-  folder = os.path.join(ctx.workdir, "records", "explain")
-  os.makedirs(folder, exist_ok=True)
-  path = os.path.join(folder, f"_maps-part-{jax.process_index():05d}-of-"
-                              f"{jax.process_count():05d}.npz")
-  arrays = {"id": ctx.data.ids}
-  for name, out in results.items():
-    for key in ("map", "deletion", "insertion"):
-      if key in out:
-        arrays[f"{key}_{name}"] = out[key]
-  with open(f"{path}.tmp", "wb") as f:
-    np.savez(f, **arrays)
-  os.replace(f"{path}.tmp", path)
+  return ctx.executor.run("neighbours", step, state, {
+      "features": features, "id": ctx.data.ids,
+      "predicted": gathered["prediction"][rows],
+      "true": gathered["label"][rows]}, batch_size=ctx.config.batch_size)
 
 
 def run(ctx: StageContext) -> StageOutput:
   """Explains every example; see the module docstring."""
   cfg = ctx.config.explain
-  names = _names("config.explain.methods", cfg.methods)
-  adversarial_names = _names("config.explain.adversarial_methods",
-                             cfg.adversarial_methods)
-  _check(cfg, ctx.model.num_classes)
-  arrays = forward.forward(ctx)
-  position = {int(i): k for k, i in enumerate(arrays["id"])}
-  rows = np.asarray([position[int(i)] for i in ctx.data.ids], np.int64)
-  results = {name: _attribute(ctx, name, METHODS.get(name)(cfg))
-             for name in names}
-  results[RANDOM] = _attribute(ctx, RANDOM, None)
-  if _explains_adversarials(ctx):
+  names, adversarial_names = _methods(ctx.config)
+  results = {name: _attribute(ctx, name, METHODS.get(name)(cfg),
+                              ctx.data.images) for name in names}
+  results[RANDOM] = _attribute(ctx, RANDOM, None, ctx.data.images)
+  adversarials = ctx.artifacts.get(
+      f"attack.adversarial.{cfg.adversarial_attack}")
+  if adversarials is not None:
     for name in adversarial_names:
       results[f"adversarial_{name}"] = _attribute(
-          ctx, f"adversarial_{name}", METHODS.get(name)(cfg), adversarial=True)
+          ctx, f"adversarial_{name}", METHODS.get(name)(cfg), adversarials,
+          clean=False)
   records = {"id": ctx.data.ids, "target": results[RANDOM]["target"]}
   for name, out in results.items():
     for key, value in out.items():
-      if value.ndim == 1 and key != "target":
+      if isinstance(value, np.ndarray) and value.ndim == 1 and key != "target":
         records[f"{name}/{key}"] = value
     if name.startswith("adversarial_"):
       records[f"{name}/target"] = out["target"]
-  with_neighbours = cfg.neighbours > 0 and "features" in arrays
-  if with_neighbours:
-    records.update(_neighbours(ctx, arrays, rows))
-  if cfg.save_maps:
-    _save_maps(ctx, results)
+  features = ctx.artifacts.get("evaluate.features")
+  forward = {"label": ctx.data.labels,
+             "prediction": ctx.artifacts["evaluate.prediction"],
+             "top1_prob": ctx.artifacts["evaluate.top5_probs"][:, 0]}
+  notes = []
+  if cfg.neighbours > 0 and features is not None:
+    records.update(_neighbours(ctx, ctx.executor.gather(
+        dict(forward, features=features)), features))
+  elif cfg.neighbours > 0:
+    notes.append("no nearest neighbours: " + NO_FEATURES)
   curves = {f"{name}/{key}": out[key] for name, out in results.items()
             for key in ("deletion", "insertion") if key in out}
-  gathered = sharding.gather_to_all(dict(records, **curves), ctx.data.ids)
+  gathered = ctx.executor.gather(dict(records, **curves, **forward))
   summary = _summary(gathered, list(results))
-  if cfg.neighbours > 0 and not with_neighbours:
-    summary["notes"] = ["no nearest neighbours: " + forward.NO_FEATURES]
-  shown = sections_lib.gallery_ids(arrays, cfg.gallery_size)
-  local = np.isin(ctx.data.ids, shown)
-  shown_arrays = {f"{name}/map": out["map"][local]
-                  for name, out in results.items() if "map" in out}
-  shown_arrays.update({"adversarial/image": out["adv_image"][local]
-                       for out in results.values() if "adv_image" in out})
-  maps = sharding.gather_to_all(shown_arrays, ctx.data.ids[local])
-  sections = sections_lib.explain_sections(ctx, arrays, gathered, maps,
-                                           summary)
-  return StageOutput(summary=summary, records=records, sections=sections)
+  if notes:
+    summary["notes"] = notes
+  shown = report.gallery_ids(gathered, cfg.gallery_size)
+  maps = {"id": shown}
+  for name, out in results.items():
+    if "map" in out:
+      maps[f"{name}/map"] = ctx.executor.rows_of(out["map"], shown)
+  if adversarials is not None and adversarial_names:
+    maps["adversarial/image"] = to_uint8(ctx.executor.rows_of(adversarials,
+                                                              shown))
+  artifacts = {f"explain.map.{name}": results[name]["map"] for name in names}
+  artifacts.update({f"explain.adversarial_map.{name}":
+                    results[f"adversarial_{name}"]["map"]
+                    for name in adversarial_names
+                    if f"adversarial_{name}" in results})
+  return StageOutput(summary=summary, records=records, artifacts=artifacts,
+                     sections=report.sections(gathered, maps, summary,
+                                              ctx.model.class_names,
+                                              ctx.data.fetch))
 
 
 def _summary(gathered: dict[str, np.ndarray], names: list[str]) -> dict:

@@ -1,20 +1,17 @@
 """Mistakes: rectified accuracy under multi-label truth, and what kind each
 top-1 error is (Stock & Cisse 2018, "ConvNets and ImageNet beyond accuracy").
 
-Truth sources (each gives `top1` and `rectified_top1` over the same examples):
-  the multi-label source (`config.mistakes.multilabel`, see
-    `jaxaudit.taxonomy.label_sets`): a prediction is correct when it is in the
-    image's label set; images with an empty set are left out (ReaL's
-    convention) and counted in `excluded`.
-  "superclass" (`config.mistakes.superclass`): correct when the prediction is
-    in the label's superclass (imagenet-x's 100 metaclasses, a WordNet depth,
-    or a user's JSON {class: group}).
+Truth sources come from the job's taxonomy (`config.taxonomy`,
+`jaxaudit.taxonomy.judgement`); each gives `top1` and `rectified_top1` over
+the same examples:
+  the multi-label source: a prediction is correct when it is in the image's
+    label set; images with an empty set are left out (ReaL's convention) and
+    counted in `excluded`.
+  "superclass": correct when the prediction is in the label's superclass.
 
-Every top-1 error gets one category (`jaxaudit.taxonomy.rectified`). When the
-attack stage ran earlier in the same job (list it before `mistakes` in
-`config.stages`), its `arrays["adv_class"]` (int [N] or [N, V], sorted by id,
--1 where no adversarial class) are judged with the same truth: how many
-adversarial labels a person would accept.
+Every top-1 error gets one category (`jaxaudit.taxonomy.rectified`); an error
+is forgivable exactly when the judgement calls the prediction plausible, the
+rule the attack stage applies to adversarial labels.
 """
 
 from __future__ import annotations
@@ -25,27 +22,17 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxaudit import classes
-from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput
-from jaxaudit.taxonomy import label_sets as label_sets_lib
-from jaxaudit.taxonomy import mistakes_report, plausibility, rectified
-from jaxaudit.taxonomy import superclasses
-
-_MULTILABEL_ABOUT = {"demo": "the demo photos' acceptable classes",
-                     "real": "ImageNet ReaL labels (Beyer et al. 2020)",
-                     "tfds": "the TFDS record's multi-label field"}
+from jaxaudit.artifacts import Contract, Need
+from jaxaudit.errors import ConfigError
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import mistakes as report
+from jaxaudit.stages.base import StageContext, StageOutput, config_field
+from jaxaudit.stages.base import local_rows
+from jaxaudit.taxonomy import judgement, rectified
 
 
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
-      # auto | none | demo | real | tfds | a .json/.csv path (label_sets.py).
-      "multilabel": "auto",
-      # auto (metaclasses on ImageNet-1k, the shipped groups on CIFAR-10) |
-      # metaclass | wordnet | none | a .json path {class: group name}.
-      "superclass": "auto",
-      "wordnet_depth": 7,  # superclass="wordnet": ancestor at this depth.
-      "fine_grained_distance": 4,  # WordNet distance still "fine-grained".
       "bootstrap_samples": 1000,
       "confidence": 0.95,
       "num_confusions": 20,
@@ -53,34 +40,46 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
+  del dims
+  cfg = config.mistakes
+  if cfg.bootstrap_samples < 1:
+    raise ConfigError("config.mistakes.bootstrap_samples must be >= 1")
+  if not 0 < cfg.confidence < 1:
+    raise ConfigError("config.mistakes.confidence must be in (0, 1), got "
+                      f"{cfg.confidence}")
+
+
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  del config, dims
+  return Contract(consumes=(Need("evaluate.prediction"),
+                            Need("evaluate.top5_probs")))
+
+
 def _seed(rng: jax.Array) -> np.random.Generator:
   return np.random.default_rng(np.asarray(jax.random.key_data(rng)).tolist())
 
 
-def analyse(arrays: dict, sets: list[list[int]] | None, multilabel: str | None,
-            superclass: np.ndarray | None, label_space: str, cfg,
-            rng: np.random.Generator,
-            names: tuple[str, ...]) -> tuple[dict, dict]:
-  """Metrics and per-example columns from the global forward arrays.
+def analyse(arrays: dict, sets: list[list[int]] | None,
+            taxonomy: judgement.Taxonomy, cfg,
+            rng: np.random.Generator) -> tuple[dict, dict]:
+  """Metrics and per-example columns from the gathered predictions.
 
   Args:
-    arrays: `forward.forward(ctx)` (global, sorted by id).
+    arrays: `label` and `prediction` [N] (all examples, sorted by id).
     sets: per example label sets, or None.
-    multilabel: the resolved multi-label source name (None: none).
-    superclass: int [K] group per class, or None.
-    label_space: the model's label space.
+    taxonomy: the job's judgement.
     cfg: `config.mistakes`.
     rng: NumPy generator for the bootstraps.
-    names: the model's class names.
 
   Returns:
-    (summary, columns aligned with arrays["id"]).
+    (summary, columns aligned with the arrays).
   """
   labels, preds = arrays["label"], arrays["prediction"]
-  plaus = plausibility.plausibility(labels, preds, sets, superclass,
-                                    label_space)
-  categories = rectified.categorize(labels, preds, plaus,
-                                    int(cfg.fine_grained_distance))
+  names, multilabel = taxonomy.class_names, taxonomy.multilabel_name
+  superclass = taxonomy.groups
+  plaus = taxonomy.judge(labels, preds, sets)
+  categories = rectified.categorize(labels, preds, plaus)
   labelled = labels >= 0
   plain = preds == labels
   columns = dict(plaus, category=categories)
@@ -141,97 +140,34 @@ def _confusions(labels, preds, categories, plaus, names, limit) -> list[dict]:
           for (t, p), n in top]
 
 
-def attack_plausibility(ctx: StageContext, arrays: dict,
-                        sets: list[list[int]] | None,
-                        superclass: np.ndarray | None) -> dict:
-  """How many of the attack stage's adversarial labels a person accepts.
-
-  Reads `ctx.outputs["attack"].arrays["adv_class"]` (int [N] or [N, V], rows
-  sorted by id like `arrays`, -1 = none) and optional names of the V columns:
-  `["variant"]` [V] strings, else `["eps"]` [V] floats.
-
-  Returns:
-    {variant: {"num_adversarial", "plausible", "in_label_set",
-    "same_superclass", "near_duplicate"}} (shares), or {} if unavailable.
-  """
-  attack = ctx.outputs.get("attack")
-  adv = None if attack is None else attack.arrays.get("adv_class")
-  if adv is None:
-    return {}
-  adv = np.asarray(adv).reshape(len(adv), -1)
-  if len(adv) != len(arrays["id"]):
-    return {}
-  variants = [f"variant_{v}" for v in range(adv.shape[1])]
-  for key, fmt in (("variant", "{}"), ("eps", "eps={:g}")):
-    names = attack.arrays.get(key)
-    if names is not None and len(names) == adv.shape[1]:
-      variants = [fmt.format(v) for v in np.asarray(names).tolist()]
-      break
-  labels = arrays["label"]
-  out = {}
-  for v, name in enumerate(variants):
-    flipped = (adv[:, v] >= 0) & (labels >= 0) & (adv[:, v] != labels)
-    rows = np.flatnonzero(flipped)
-    plaus = plausibility.plausibility(
-        labels[rows], adv[rows, v],
-        None if sets is None else [sets[i] for i in rows], superclass,
-        ctx.model.label_space)
-    out[name] = {"num_adversarial": int(len(rows))}
-    for key in ("plausible", "in_label_set", "same_superclass",
-                "near_duplicate"):
-      out[name][key] = float(plaus[key].mean()) if len(rows) else float("nan")
-  return out
-
-
 def run(ctx: StageContext) -> StageOutput:
   """Rectified accuracy, error categories and galleries; see module doc."""
   cfg = ctx.config.mistakes
-  space = ctx.model.label_space
-  groups = superclasses.resolve(cfg.superclass, ctx.model.class_names,
-                                cfg.wordnet_depth, "config.mistakes.superclass")
-  superclass = None if groups is None else groups.groups
-  group_names = [] if groups is None else groups.names
-  arrays = forward.forward(ctx)
-  names = ctx.model.class_names
-  multilabel = label_sets_lib.resolve_source(ctx.data, cfg.multilabel, names)
-  sets = (None if multilabel is None else label_sets_lib.label_sets_for(
-      ctx.data, multilabel, ids=arrays["id"], class_names=names))
-  if multilabel is not None and multilabel not in label_sets_lib.SOURCES:
-    multilabel = "file"
-  summary, columns = analyse(arrays, sets, multilabel, superclass, space, cfg,
-                             _seed(ctx.rng), ctx.model.class_names)
-  summary["truth_sources"] = {
-      **({multilabel: _MULTILABEL_ABOUT.get(multilabel, cfg.multilabel)}
-         if sets is not None else {}),
-      **({"superclass": groups.about} if groups is not None else {})}
-  summary["notes"] = _notes(sets, superclass, space)
-  summary["attack_plausibility"] = attack_plausibility(ctx, arrays, sets,
-                                                       superclass)
-  sections = mistakes_report.sections(ctx, arrays, columns, sets, summary,
-                                      group_names, superclass)
+  with config_field("config.taxonomy"):
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
+                               ctx.data)
+  arrays = ctx.executor.gather({
+      "label": ctx.data.labels,
+      "prediction": ctx.artifacts["evaluate.prediction"],
+      "top1_prob": ctx.artifacts["evaluate.top5_probs"][:, 0]})
+  sets = taxonomy.label_sets(ctx.data, arrays["id"])
+  summary, columns = analyse(arrays, sets, taxonomy, cfg, _seed(ctx.rng))
+  summary["truth_sources"] = {k: v for k, v in taxonomy.sources().items()
+                              if k in summary["rectified_top1"]}
+  summary["notes"] = taxonomy.notes()
+  groups = taxonomy.superclasses
+  sections = report.sections(arrays, columns, sets, summary,
+                             [] if groups is None else groups.names,
+                             taxonomy.groups, ctx.model.class_names,
+                             ctx.data.fetch, cfg.gallery_size)
   return StageOutput(summary=summary,
-                     records=_records(ctx, arrays, columns, sets, superclass),
+                     records=_records(ctx, arrays, columns, sets,
+                                      taxonomy.groups),
                      sections=sections)
 
 
-def _notes(sets, superclass, space: str) -> list[str]:
-  notes = []
-  if sets is None:
-    notes.append("no multi-label truth applies to this data "
-                 "(config.mistakes.multilabel): multi_object is never used")
-  if superclass is None:
-    notes.append(f"{superclasses.NO_TAXONOMY}: no superclasses "
-                 "(config.mistakes.superclass: a .json of {class: group})")
-  if space != classes.IMAGENET1K:
-    notes.append(f"the {space} label space has no WordNet hierarchy or "
-                 "near-duplicate list: fine_grained comes from superclasses "
-                 "only, near_duplicate_class needs ImageNet-1k")
-  return notes
-
-
 def _records(ctx, arrays, columns, sets, superclass) -> dict:
-  position = {int(i): k for k, i in enumerate(arrays["id"])}
-  rows = np.asarray([position[int(i)] for i in ctx.data.ids], np.int64)
+  rows = local_rows(arrays["id"], ctx.data.ids)
   names = np.asarray(ctx.model.class_names, dtype=object)
   preds = arrays["prediction"][rows]
   records = {

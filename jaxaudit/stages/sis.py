@@ -6,25 +6,26 @@ every feature (a pixel, or a block of pixels on large inputs) for the model's
 predicted class; the stage reports how accurate the model is on the top-ranked
 5% / 10% of features alone against as many random ones, the size of the
 sufficient input subset (SIS) and how much of it lies in the image border.
+
+Artifacts: `sis.ranks` [N, F] (the rank of each feature, 0 = most important;
+on disk) and `sis.size` [N] (features in the SIS).
 """
 
 from __future__ import annotations
 
-import os
-
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxaudit import sharding
+from jaxaudit.artifacts import ArtifactSpec, Contract
+from jaxaudit.data.pixels import unit_images
 from jaxaudit.errors import ConfigError
-from jaxaudit.report import sections as rs
+from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import sis as report
 from jaxaudit.sis import bgsis
 from jaxaudit.sis import masks
 from jaxaudit.sis import subsets
-from jaxaudit.stages import forward
-from jaxaudit.stages.base import StageContext, StageOutput
+from jaxaudit.stages.base import StageContext, StageOutput, config_field
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -47,10 +48,21 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
-def check_config(cfg: ml_collections.ConfigDict) -> None:
+def _grid(config: ml_collections.ConfigDict, image_size: int
+          ) -> tuple[int, int]:
+  """(block side, features F) of `config.sis` on `image_size` inputs."""
+  with config_field("config.sis"):
+    block = masks.resolve_block_size(config.sis.block_size, image_size)
+  side = masks.grid_side(image_size, block)
+  return block, side * side
+
+
+def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
   """Raises ConfigError naming the bad `config.sis` field."""
+  cfg = config.sis
   if not 0.0 < cfg.threshold <= 1.0:
-    raise ConfigError(f"config.sis.threshold must be in (0, 1], got {cfg.threshold}")
+    raise ConfigError(f"config.sis.threshold must be in (0, 1], got "
+                      f"{cfg.threshold}")
   if not 0.0 <= cfg.step_fraction <= 1.0:
     raise ConfigError("config.sis.step_fraction must be in [0, 1], got "
                       f"{cfg.step_fraction}")
@@ -59,10 +71,25 @@ def check_config(cfg: ml_collections.ConfigDict) -> None:
                       f"{cfg.min_step_fraction}")
   fractions = tuple(cfg.subset_fractions)
   if not fractions or not all(0.0 < f <= 1.0 for f in fractions):
-    raise ConfigError("config.sis.subset_fractions must be fractions in (0, 1], "
-                      f"got {fractions}")
+    raise ConfigError("config.sis.subset_fractions must be fractions in (0, 1],"
+                      f" got {fractions}")
   if cfg.random_seeds < 1:
-    raise ConfigError(f"config.sis.random_seeds must be >= 1, got {cfg.random_seeds}")
+    raise ConfigError(f"config.sis.random_seeds must be >= 1, got "
+                      f"{cfg.random_seeds}")
+  if cfg.baseline not in masks.BASELINES:
+    raise ConfigError(f"config.sis.baseline: unknown '{cfg.baseline}'; valid: "
+                      + ", ".join(masks.BASELINES))
+  block, _ = _grid(config, dims.input_size)
+  with config_field("config.sis"):
+    masks.border_band(masks.grid_side(dims.input_size, block), block,
+                      cfg.border_fraction)
+
+
+def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
+  _, num_features = _grid(config, dims.input_size)
+  return Contract(produces=(
+      ArtifactSpec("sis.ranks", (num_features,), "int32", large=True),
+      ArtifactSpec("sis.size", (), "int32")))
 
 
 def fraction_name(fraction: float) -> str:
@@ -106,78 +133,12 @@ def _metrics(arrays: dict, fractions: tuple[float, ...], threshold: float,
   }
 
 
-def _triplets(ctx: StageContext, arrays: dict, block: int,
-              baseline: np.ndarray) -> list[list[rs.Tile]]:
-  names = ctx.model.class_names
-  picked = np.flatnonzero(arrays["sis_found"])[:ctx.config.sis.gallery_size]
-  images = ctx.data.fetch(arrays["id"][picked])
-  rows = []
-  for image, i in zip(images, picked):
-    keep = (arrays["ranks"][i] < arrays["sis_size"][i]).astype(np.float32)
-    pixel = np.asarray(masks.expand(keep[None], block))[0]
-    kept = image * pixel + np.round(baseline * 255.0) * (1 - pixel)
-    rows.append([
-        rs.Tile(image, f"predicted: {names[arrays['target'][i]]}"),
-        rs.Tile(pixel[..., 0], f"SIS: {arrays['sis_size'][i]} features"),
-        rs.Tile(kept.astype(np.uint8), "SIS pixels only"),
-    ])
-  return rows
-
-
-def _sections(ctx: StageContext, arrays: dict, metrics: dict, kept: np.ndarray,
-              block: int, baseline: np.ndarray) -> list[rs.Section]:
-  names = list(metrics["subset_accuracy"])
-  headline = rs.Table([{
-      "threshold": metrics["threshold"], "features": metrics["num_features"],
-      "feature block (px)": block, "SIS found": metrics["sis_found_share"],
-      "median SIS fraction": metrics["sis_fraction_median"],
-      "median border share": metrics["border_share_median"],
-      "uniform border share": metrics["border_share_uniform"]}])
-  accuracy = rs.Table([{
-      "kept": n, "top-ranked accuracy": metrics["subset_accuracy"][n],
-      "random accuracy": metrics["random_subset_accuracy"][n],
-      "top-ranked agreement": metrics["subset_agreement"][n],
-      "random agreement": metrics["random_subset_agreement"][n]}
-                       for n in names])
-  bars = rs.Plot("Accuracy on feature subsets", {
-      "top-ranked": (names, [metrics["subset_accuracy"][n] for n in names]),
-      "random": (names, [metrics["random_subset_accuracy"][n] for n in names])},
-                 ylabel="accuracy", kind="bar")
-  x = (kept / metrics["num_features"]).tolist()
-  series = {"median": (x, np.median(arrays["curve"], 0).tolist())}
-  for i in range(min(5, len(arrays["id"]))):
-    series[f"id {arrays['id'][i]}"] = (x, arrays["curve"][i].tolist())
-  curves = rs.Plot("Confidence along the ranking", series,
-                   xlabel="fraction of features kept",
-                   ylabel="p(predicted class)")
-  items = [headline, accuracy, bars, curves]
-  rows = _triplets(ctx, arrays, block, baseline)
-  if rows:
-    items.append(rs.Gallery("Image / SIS mask / SIS pixels only", rows))
-  return [rs.Section("Overinterpretation (sufficient input subsets)", items)]
-
-
-def _write_masks(ctx: StageContext, local: dict, block: int) -> None:
-  """records/sis/_masks-part-*.npz (the `_` keeps Parquet readers off it)."""
-  folder = os.path.join(ctx.workdir, "records", "sis")
-  os.makedirs(folder, exist_ok=True)
-  name = (f"_masks-part-{jax.process_index():05d}-of-"
-          f"{jax.process_count():05d}.npz")
-  path = os.path.join(folder, name)
-  tmp = f"{path}.tmp.npz"
-  np.savez_compressed(tmp, id=ctx.data.ids, ranks=local["ranks"],
-                      sis_size=local["sis_size"], block_size=block)
-  os.replace(tmp, path)
-
-
 def run(ctx: StageContext) -> StageOutput:
   """BGSIS on every example; see the module docstring."""
   cfg = ctx.config.sis
-  check_config(cfg)
-  image_size = ctx.model.preprocessing.image_size
-  block = masks.resolve_block_size(cfg.block_size, image_size)
+  image_size = ctx.model.input_size
+  block, num_features = _grid(ctx.config, image_size)
   side = masks.grid_side(image_size, block)
-  num_features = side * side
   fractions = tuple(float(f) for f in cfg.subset_fractions)
   settings = subsets.SisSettings(
       block_size=block,
@@ -192,19 +153,18 @@ def run(ctx: StageContext) -> StageOutput:
 
   def step(state, batch):
     params, rng = state
-    return subsets.analyse(model.logits_fn(params),
-                           forward.unit_images(batch["image"]), batch["id"],
-                           rng, jnp.asarray(baseline), jnp.asarray(band),
-                           settings)
+    return subsets.analyse(model.logits_fn(params), unit_images(batch["image"]),
+                           batch["id"], rng, jnp.asarray(baseline),
+                           jnp.asarray(band), settings)
 
-  local = ctx.map_batches("bgsis", step, (ctx.params, ctx.rng),
-                          {"image": ctx.data.images, "id": ctx.data.ids},
-                          batch_size=cfg.batch_size or None)
-  _write_masks(ctx, local, block)
-  arrays = sharding.gather_to_all(dict(local, label=ctx.data.labels),
-                                  ctx.data.ids)
+  local = ctx.executor.run("bgsis", step, (ctx.params, ctx.rng),
+                           {"image": ctx.data.images, "id": ctx.data.ids},
+                           batch_size=ctx.batch_size, keep_on_disk=("ranks",))
+  gathered = ctx.executor.gather(
+      {k: v for k, v in local.items() if k != "ranks"}
+      | {"label": ctx.data.labels})
   kept = bgsis.kept_counts(np.asarray(settings.removals))
-  metrics = _metrics(arrays, fractions, settings.threshold, num_features,
+  metrics = _metrics(gathered, fractions, settings.threshold, num_features,
                      float(band.sum() / image_size ** 2))
   metrics.update(block_size=block, num_steps=len(settings.removals),
                  curve_fractions=(kept / num_features).tolist())
@@ -219,6 +179,12 @@ def run(ctx: StageContext) -> StageOutput:
         local["subset_prediction"][:, c] == labels)
     records[f"random_{name}pct_accuracy"] = (
         local["random_prediction"][:, :, c] == labels[:, None]).mean(-1)
-  return StageOutput(summary=metrics, records=records,
-                     sections=_sections(ctx, arrays, metrics, kept, block,
-                                        baseline))
+  picked = np.flatnonzero(gathered["sis_found"])[:cfg.gallery_size]
+  ranks = ctx.executor.rows_of(local["ranks"], gathered["id"][picked])
+  expand = lambda keep: np.asarray(masks.expand(keep[None], block))[0]
+  sections = report.sections(metrics, gathered, kept, block, picked, ranks,
+                             expand, baseline, ctx.model.class_names,
+                             ctx.data.fetch)
+  return StageOutput(summary=metrics, records=records, sections=sections,
+                     artifacts={"sis.ranks": local["ranks"],
+                                "sis.size": local["sis_size"].astype(np.int32)})

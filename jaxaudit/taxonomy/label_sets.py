@@ -5,7 +5,7 @@ example (aligned with `ids`, default the dataset's own), or None when the
 source does not apply to this data. An empty list means "no class applies"
 (ReaL's convention: such images are left out of multi-label accuracy).
 
-Sources (`config.mistakes.multilabel`):
+Sources (`config.taxonomy.multilabel`):
   "auto": the first that applies, in the order demo, tfds, real; else None.
   "none": no multi-label truth.
   "demo": the demo photos' `acceptable` lists
@@ -34,9 +34,9 @@ import numpy as np
 
 from jaxaudit import classes
 from jaxaudit.data import sources
-from jaxaudit.errors import ConfigError, DataError
+from jaxaudit.errors import DataError, ParameterError
 
-FIELD = "config.mistakes.multilabel"
+PARAMETER = "multilabel"
 SOURCES = ("auto", "none", "demo", "real", "tfds")
 TFDS_FIELDS = ("real_label", "correct_multi_labels")
 _REAL_FILE = ("annotations", "imagenet_real_labels.jsonl")
@@ -63,7 +63,8 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
     ("none", or "auto" with nothing found).
 
   Raises:
-    ConfigError: unknown source, or one that cannot apply to this data.
+    ParameterError: ("multilabel") unknown source, a missing file, or one
+      that cannot apply to this data.
     DataError: an unreadable or inconsistent label file.
   """
   if class_names is None:
@@ -73,17 +74,11 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
   data = getattr(data, "data", data)
   ids = np.asarray(data.ids if ids is None else ids, np.int64)
   files = [data.source.files[i] for i in ids.tolist()]
-  if source.lower().endswith((".json", ".csv")):
-    return _from_file(os.path.expanduser(source), ids, files, class_names)
-  if source not in SOURCES:
-    raise ConfigError(f"{FIELD}: unknown '{source}'; valid: "
-                      + ", ".join(SOURCES) + ", or a .json/.csv path")
   source = resolve_source(data, source, class_names)
   if source is None:
     return None
-  if not _applies(source, data.source, files, class_names):
-    raise ConfigError(f"{FIELD}='{source}' does not apply to this data: "
-                      + _requirement(source))
+  if source.lower().endswith((".json", ".csv")):
+    return _from_file(os.path.expanduser(source), ids, files, class_names)
   if source == "demo":
     acceptable = data.source.acceptable_labels()
     return [sorted(acceptable[i]) for i in ids.tolist()]
@@ -96,14 +91,30 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
 def resolve_source(data, source: str,
                    class_names: tuple[str, ...]) -> str | None:
   """The source `label_sets_for` reads: "auto" resolved to "demo", "tfds",
-  "real" or None; "none" -> None; anything else unchanged."""
+  "real" or None; "none" -> None; a named source or a path checked.
+
+  Raises:
+    ParameterError: ("multilabel") unknown source, a missing file, or a
+      named source that does not apply to this data.
+  """
   data = getattr(data, "data", data)
   if source == "none":
     return None
+  if source.lower().endswith((".json", ".csv")):
+    if not os.path.isfile(os.path.expanduser(source)):
+      raise ParameterError(PARAMETER, f"no such file: {source}")
+    return source
+  if source not in SOURCES:
+    raise ParameterError(PARAMETER, f"unknown '{source}'; valid: "
+                         + ", ".join(SOURCES) + ", or a .json/.csv path")
+  files = list(data.source.files)
   if source != "auto":
+    if not _applies(source, data.source, files, class_names):
+      raise ParameterError(PARAMETER, f"'{source}' does not apply to this "
+                           "data: " + _requirement(source))
     return source
   for name in ("demo", "tfds", "real"):
-    if _applies(name, data.source, list(data.source.files), class_names):
+    if _applies(name, data.source, files, class_names):
       return name
   return None
 
@@ -159,8 +170,6 @@ def real_labels() -> tuple[tuple[int, ...], ...]:
 
 def _from_file(path: str, ids: np.ndarray, files: list[str],
                class_names: tuple[str, ...]) -> LabelSets:
-  if not os.path.isfile(path):
-    raise ConfigError(f"{FIELD}: no such file: {path}")
   try:
     if path.lower().endswith(".json"):
       with open(path) as f:
@@ -176,7 +185,7 @@ def _from_file(path: str, ids: np.ndarray, files: list[str],
       table = {r["key"]: re.split(r"[;\s]+", r["labels"].strip())
                for r in rows}
   except (OSError, ValueError) as e:
-    raise DataError(f"{FIELD}: cannot read {path}: {e}") from e
+    raise DataError(f"cannot read label sets {path}: {e}") from e
   keys = classes.class_keys(tuple(class_names))
   num_classes = len(class_names)
   parsed = {str(k): _parse_classes(v, keys, num_classes, path, k)
@@ -191,11 +200,11 @@ def _from_file(path: str, ids: np.ndarray, files: list[str],
       out.append([])
       missing += 1
   if ids.size and missing == ids.size:
-    raise DataError(f"{FIELD}: {path} lists none of the examples (keys are "
+    raise DataError(f"label sets file {path} lists none of the examples (keys are "
                     f"file names or ids, e.g. '{files[0]}')")
   if missing:
     logging.warning("%s: %d of %d examples not listed in %s; left out",
-                    FIELD, missing, ids.size, path)
+                    "label sets", missing, ids.size, path)
   return out
 
 

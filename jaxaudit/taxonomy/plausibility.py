@@ -1,7 +1,9 @@
 """Would a person accept `other` as a label for an image of class `true`?
 
-Used by the mistakes stage (is a top-1 error forgivable?) and the attack stage
-(is an adversarial label one a person would accept?).
+The one judgement of the job (through `jaxaudit.taxonomy.judgement.Taxonomy`):
+the mistakes stage asks it whether a top-1 error is forgivable, the attack
+stage whether an adversarial label is one a person would accept, with the same
+truth sources and the same WordNet distance.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def near_duplicate_pairs() -> frozenset[tuple[int, int]]:
 def plausibility(true: np.ndarray, other: np.ndarray,
                  label_sets: list[list[int]] | None,
                  superclass: np.ndarray | None,
-                 label_space: str = "imagenet1k") -> dict[str, np.ndarray]:
+                 label_space: str = "imagenet1k",
+                 max_distance: int = -1) -> dict[str, np.ndarray]:
   """How acceptable each `other` label is for an image labelled `true`.
 
   Args:
@@ -57,12 +60,14 @@ def plausibility(true: np.ndarray, other: np.ndarray,
       empty set accepts nothing.
     superclass: int [K] superclass id of each class (None: no superclasses).
     label_space: "imagenet1k" enables WordNet and the near-duplicate list.
+    max_distance: the largest WordNet distance still accepted (< 0: none).
 
   Returns:
     `wordnet_distance` int64 [N] (edges between the two synsets through a
-    common hypernym, -1 when unavailable), `same_superclass` bool [N],
+    common hypernym, -1 when unavailable), `close_in_wordnet` bool [N]
+    (0 <= distance <= max_distance), `same_superclass` bool [N],
     `in_label_set` bool [N], `near_duplicate` bool [N] (a pair of
-    `NEAR_DUPLICATE_WNIDS`), `plausible` bool [N] (any of the three).
+    `NEAR_DUPLICATE_WNIDS`), `plausible` bool [N] (any of the four).
   """
   true = np.asarray(true, np.int64)
   other = np.asarray(other, np.int64)
@@ -91,10 +96,12 @@ def plausibility(true: np.ndarray, other: np.ndarray,
                        "labels")
     in_label_set = np.asarray([o in s for o, s in zip(other.tolist(),
                                                       label_sets)], bool)
+  close = (distance >= 0) & (distance <= max_distance)
   return {
       "wordnet_distance": distance,
+      "close_in_wordnet": close,
       "same_superclass": same_superclass,
       "in_label_set": in_label_set,
       "near_duplicate": near_duplicate,
-      "plausible": same_superclass | in_label_set | near_duplicate,
+      "plausible": same_superclass | in_label_set | near_duplicate | close,
   }

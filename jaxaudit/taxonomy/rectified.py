@@ -7,8 +7,13 @@ exactly one category, checked in this order:
   multi_object: the prediction is in the image's multi-label set.
   near_duplicate_class: (label, prediction) is a known duplicate class pair
     (`plausibility.NEAR_DUPLICATE_WNIDS`).
-  fine_grained: same superclass, or WordNet distance <= `max_distance`.
+  fine_grained: same superclass, or close in WordNet (the judgement's
+    `close_in_wordnet`).
   real_error: none of the above.
+
+An error is forgivable (not `real_error`) exactly when the judgement calls the
+prediction `plausible`: the same rule the attack stage applies to adversarial
+labels.
 
 Confidence intervals are nonparametric bootstraps over examples. Resampling N
 examples with replacement draws the counts of each outcome type from a
@@ -27,23 +32,21 @@ CATEGORIES = ("multi_object", "near_duplicate_class", "fine_grained",
 
 
 def categorize(labels: np.ndarray, predictions: np.ndarray,
-               plaus: dict[str, np.ndarray], max_distance: int) -> np.ndarray:
+               plaus: dict[str, np.ndarray]) -> np.ndarray:
   """Each example's category.
 
   Args:
     labels: int [N] (-1 = unknown).
     predictions: int [N] top-1 classes.
     plaus: `plausibility.plausibility(labels, predictions, ...)`.
-    max_distance: largest WordNet distance counted as fine-grained (< 0: off).
 
   Returns:
     object [N]: "correct", "unlabelled" or one of `CATEGORIES`.
   """
   labels = np.asarray(labels)
-  distance = plaus["wordnet_distance"]
-  close = (distance >= 0) & (distance <= max_distance)
   out = np.full(len(labels), CATEGORIES[-1], dtype=object)
-  rules = ((plaus["same_superclass"] | close, "fine_grained"),
+  rules = ((plaus["same_superclass"] | plaus["close_in_wordnet"],
+            "fine_grained"),
            (plaus["near_duplicate"], "near_duplicate_class"),
            (plaus["in_label_set"], "multi_object"),
            (np.asarray(predictions) == labels, CORRECT),

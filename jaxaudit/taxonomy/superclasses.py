@@ -1,6 +1,6 @@
 """Superclasses of a label space: which classes a person would lump together.
 
-Sources (`config.<stage>.superclass`):
+Sources (`config.taxonomy.superclass`):
   "auto": imagenet-x's 100 metaclasses on ImageNet-1k, the shipped CIFAR-10
     groups (`cifar10_superclasses.json`) on CIFAR-10, none otherwise;
   "metaclass" / "wordnet" (the ancestor at `wordnet_depth`): ImageNet-1k only;
@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 from jaxaudit import classes
-from jaxaudit.errors import ConfigError, DataError
+from jaxaudit.errors import DataError, ParameterError
 from jaxaudit.taxonomy import metaclass, wordnet
 
 SOURCES = ("auto", "metaclass", "wordnet", "none")
@@ -39,20 +39,20 @@ class Superclasses:
   about: str
 
 
-def _from_file(path: str, class_names: tuple[str, ...], field: str,
+def _from_file(path: str, class_names: tuple[str, ...],
                about: str = "") -> Superclasses:
   if not os.path.isfile(path):
-    raise ConfigError(f"{field}: no such file: {path}")
+    raise ParameterError("superclass", f"no such file: {path}")
   try:
     with open(path) as f:
       table = json.load(f)
   except (OSError, ValueError) as e:
-    raise DataError(f"{field}: cannot read {path}: {e}") from e
+    raise DataError(f"cannot read superclasses {path}: {e}") from e
   if isinstance(table, dict) and isinstance(table.get("groups"), dict):
     table = table["groups"]
   if not isinstance(table, dict) or not all(
       isinstance(v, (str, int)) for v in table.values()):
-    raise DataError(f"{field}: {path} must map classes to group names")
+    raise DataError(f"{path} must map classes to group names")
   keys = classes.class_keys(class_names)
   names = sorted({str(v) for v in table.values()})
   num_classes = len(class_names)
@@ -61,34 +61,36 @@ def _from_file(path: str, class_names: tuple[str, ...], field: str,
     k = str(key).lower()
     index = int(k) if k.isdigit() else keys.get(k)
     if index is None or not 0 <= index < num_classes:
-      raise DataError(f"{field}: {path}: unknown class '{key}'")
+      raise DataError(f"{path}: unknown class '{key}'")
     groups[index] = names.index(str(group))
   return Superclasses(groups, names + [class_names[c] for c in range(
       num_classes)], about or f"groups from {os.path.basename(path)}")
 
 
-def resolve(source: str, class_names: tuple[str, ...], wordnet_depth: int,
-            field: str) -> Superclasses | None:
+def resolve(source: str, class_names: tuple[str, ...],
+            wordnet_depth: int) -> Superclasses | None:
   """The superclasses `source` names for `class_names`, or None.
 
   Raises:
-    ConfigError: unknown source, or "metaclass"/"wordnet" on a label space
-      other than ImageNet-1k.
+    ParameterError: ("superclass") unknown source, a missing file, or
+      "metaclass"/"wordnet" on a label space other than ImageNet-1k.
+    DataError: an unreadable or inconsistent superclass file.
   """
   if source.lower().endswith(".json"):
-    return _from_file(os.path.expanduser(source), class_names, field)
+    return _from_file(os.path.expanduser(source), class_names)
   if source not in SOURCES:
-    raise ConfigError(f"{field}: unknown '{source}'; valid: "
-                      + ", ".join(SOURCES) + ", or a .json path")
+    raise ParameterError("superclass", f"unknown '{source}'; valid: "
+                         + ", ".join(SOURCES) + ", or a .json path")
   kind = classes.kind_of(class_names)
   if source == "none" or (source == "auto" and kind == classes.CUSTOM):
     return None
   if source == "auto" and kind == classes.CIFAR10:
-    return _from_file(CIFAR10_FILE, class_names, field,
+    return _from_file(CIFAR10_FILE, class_names,
                       "CIFAR-10 groups by shared WordNet hypernym")
   if kind != classes.IMAGENET1K:
-    raise ConfigError(f"{field}='{source}' needs ImageNet-1k classes; this "
-                      f"model's are {kind} (use auto, none or a .json path)")
+    raise ParameterError("superclass", f"'{source}' needs ImageNet-1k classes; "
+                         f"this model's are {kind} (use auto, none or a .json "
+                         "path)")
   if source == "wordnet":
     h = wordnet.load_hierarchy()
     groups = h.ancestor_groups(int(wordnet_depth))

@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ConfigError, ParameterError
 from jaxaudit.explain import METHODS, neighbours, saliency, smoothgrad
 from jaxaudit.stages import explain as explain_stage
 from tiny_model import images, make_logits_fn
@@ -52,5 +52,5 @@ def test_unknown_method_and_bad_fields_name_the_field():
     METHODS.check("lime")
   cfg = explain_stage.default_config()
   cfg.ig.baseline = "grey"
-  with pytest.raises(ConfigError, match="config.explain.ig.baseline"):
+  with pytest.raises(ParameterError, match="ig.baseline"):
     METHODS.get("integrated_gradients")(cfg)

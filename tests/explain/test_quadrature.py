@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 from jaxaudit.explain import quadrature
 
 
@@ -33,7 +33,7 @@ def test_riemann_nodes_match_captum_placement_trapezoid_weights_sum_to_one():
 
 
 def test_bad_rule_and_steps_name_the_field():
-  with pytest.raises(ConfigError, match="config.explain.ig.method"):
+  with pytest.raises(ParameterError, match="ig.method"):
     quadrature.nodes_and_weights("simpson", 8)
-  with pytest.raises(ConfigError, match="at least 2 steps"):
+  with pytest.raises(ParameterError, match="at least 2 steps"):
     quadrature.nodes_and_weights("riemann_left", 1)

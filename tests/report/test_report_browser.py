@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxaudit.report import html as report_html
-from jaxaudit.report import sections as rs
+from jaxaudit.report import items as rs
 from scripts import report_check
 
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ParameterError
 from jaxaudit.models import MODELS
 from jaxaudit.models import cifar_resnet
 from jaxaudit.sis import masks
@@ -20,14 +20,14 @@ def test_mean_baseline_normalises_to_zero():
   np.testing.assert_allclose(base, cifar_resnet.MEAN)
   lite = masks.baseline_pixel(_model("efficientnet_lite0"), "mean")
   np.testing.assert_allclose(lite * 255.0 - 127.0, 0.0, atol=1e-4)
-  with pytest.raises(ConfigError, match="config.sis.baseline"):
+  with pytest.raises(ParameterError, match="baseline"):
     masks.baseline_pixel(_model("cifar_resnet20"), "blur")
 
 
 def test_block_size_auto_and_checked():
   assert masks.resolve_block_size(0, 32) == 1
   assert masks.resolve_block_size(0, 224) == 7
-  with pytest.raises(ConfigError, match="config.sis.block_size"):
+  with pytest.raises(ParameterError, match="block_size"):
     masks.resolve_block_size(5, 32)
 
 
@@ -46,7 +46,7 @@ def test_border_band_counts_pixels_per_feature():
   blocks = masks.border_band(4, 8, 0.1)  # 3-pixel band on 32x32 in 8x8 blocks.
   assert blocks.sum() == band.sum()
   assert blocks.reshape(4, 4)[1, 1] == 0 and blocks.reshape(4, 4)[0, 0] == 64 - 25
-  with pytest.raises(ConfigError, match="config.sis.border_fraction"):
+  with pytest.raises(ParameterError, match="border_fraction"):
     masks.border_band(32, 1, 0.6)
 
 

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from conftest import CIFAR_DIR, require_shared, run_job
+from jaxaudit import job_config
 from jaxaudit.errors import ConfigError
+from jaxaudit.models.classifier import ModelDims
 from jaxaudit.stages import attack
 
 
@@ -105,8 +107,17 @@ def test_trust_warnings_flag_masking_signs():
                                                            0.0))
 
 
-def test_unknown_attack_is_a_config_error():
-  config = attack.default_config()
-  config.attacks = "fgsm,pgd_l3"
+def test_bad_attack_settings_name_their_field():
+  config = job_config.base_config()
+  dims = ModelDims(num_classes=10, feature_dim=None, input_size=32)
+  config.attack.attacks = "fgsm,pgd_l3"
   with pytest.raises(ConfigError, match="config.attack.attacks.*pgd_linf"):
-    attack.attack_names(config)
+    attack.check_config(config, dims)
+  config.attack.attacks = "fgsm,pgd_linf"
+  config.attack.pgd_linf.loss = "hinge"
+  with pytest.raises(ConfigError, match="config.attack.pgd_linf.loss: unknown"):
+    attack.check_config(config, dims)
+  config.attack.pgd_linf.loss = "ce"
+  config.attack.pgd_linf.steps_ = 3  # A misspelt hyperparameter.
+  with pytest.raises(ConfigError, match="config.attack.pgd_linf: .*steps_"):
+    attack.check_config(config, dims)

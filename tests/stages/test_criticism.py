@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CIFAR_DIR, ROOT, require_shared
 from jaxaudit import classes
+from jaxaudit import job_config
 from jaxaudit import pipeline
 from jaxaudit.errors import ConfigError
 from jaxaudit.stages import criticism as stage
@@ -21,9 +22,8 @@ def _config(group_by, min_size=5):
       "group_by": group_by, "min_group_size": min_size}})
 
 
-_IMAGENET = superclasses.resolve("auto", classes.class_names("imagenet1k"), 7,
-                                 "f")
-_CIFAR = superclasses.resolve("auto", classes.CIFAR10_NAMES, 7, "f")
+_IMAGENET = superclasses.resolve("auto", classes.class_names("imagenet1k"), 7)
+_CIFAR = superclasses.resolve("auto", classes.CIFAR10_NAMES, 7)
 
 
 def test_auto_group_by():
@@ -44,8 +44,10 @@ def test_superclass_without_a_taxonomy_is_a_note_and_bad_names_an_error():
   group_by, notes = stage.resolve_group_by(_config("superclass"), None,
                                            np.arange(30) % 3)
   assert group_by == "true_class" and "no taxonomy" in notes[0]
+  config = job_config.base_config()
+  config.criticism.group_by = "class"
   with pytest.raises(ConfigError, match="config.criticism.group_by"):
-    stage.resolve_group_by(_config("class"), _CIFAR, np.zeros(3, int))
+    stage.check_config(config, None)
 
 
 def test_superclass_groups_follow_the_metaclass_map():

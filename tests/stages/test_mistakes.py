@@ -1,5 +1,5 @@
-"""The mistakes stage: metrics on hand-made truth, the attack join, and whole
-jobs on CIFAR (no taxonomy applies) and on the demo photos."""
+"""The mistakes stage: metrics on hand-made truth, and whole jobs on CIFAR
+(the shipped superclasses, or a user's) and on the demo photos."""
 
 import json
 import os
@@ -10,17 +10,16 @@ import pandas as pd
 import pytest
 
 from conftest import CIFAR_DIR, ROOT, require_shared
-from jaxaudit import classes, config_defaults, pipeline
+from jaxaudit import classes, job_config, pipeline
 from jaxaudit.stages import mistakes
-from jaxaudit.stages.base import StageOutput
-from jaxaudit.taxonomy import metaclass
+from jaxaudit.taxonomy import judgement, metaclass, superclasses
 
 
 def _arrays(labels, preds):
   n = len(labels)
   return {"id": np.arange(n), "label": np.asarray(labels),
           "prediction": np.asarray(preds),
-          "top5_probs": np.full((n, 5), 0.2, np.float32)}
+          "top1_prob": np.full(n, 0.2, np.float32)}
 
 
 def test_analyse_hand_made_multi_label_set():
@@ -31,10 +30,12 @@ def test_analyse_hand_made_multi_label_set():
                    [281, 282, 837, 161, 999, 5, 3])
   sets = [[281], [281, 282], [836], [162], [0], [], []]
   cfg = mistakes.default_config()
-  summary, columns = mistakes.analyse(arrays, sets, "file", superclass,
-                                      "imagenet1k", cfg,
-                                      np.random.default_rng(0),
-                                      classes.class_names("imagenet1k"))
+  names = classes.class_names("imagenet1k")
+  taxonomy = judgement.Taxonomy(
+      names, superclasses.Superclasses(superclass, [], "metaclasses"),
+      "sets.json", 4)
+  summary, columns = mistakes.analyse(arrays, sets, taxonomy, cfg,
+                                      np.random.default_rng(0))
   assert columns["category"].tolist() == [
       "correct", "multi_object", "near_duplicate_class", "fine_grained",
       "real_error", "correct", "unlabelled"]
@@ -52,24 +53,6 @@ def test_analyse_hand_made_multi_label_set():
   assert low <= 2 / 5 <= high
 
 
-def test_attack_join_judges_adversarial_labels():
-  superclass, _ = metaclass.imagenet_metaclasses()
-  arrays = _arrays([281, 836, 0, 5], [281, 836, 0, 5])
-  adv = np.array([[282, 281], [837, 836], [999, -1], [5, 7]])
-  ctx = types.SimpleNamespace(
-      model=types.SimpleNamespace(label_space="imagenet1k"),
-      outputs={"attack": StageOutput({}, {}, arrays={
-          "adv_class": adv, "variant": np.array(["pgd", "fgsm"])})})
-  out = mistakes.attack_plausibility(ctx, arrays, [[281, 282]] * 4, superclass)
-  assert out["pgd"]["num_adversarial"] == 3  # row 3 kept its label.
-  assert out["pgd"]["plausible"] == pytest.approx(2 / 3)
-  assert out["pgd"]["in_label_set"] == pytest.approx(1 / 3)
-  assert out["pgd"]["near_duplicate"] == pytest.approx(2 / 3)  # both pairs.
-  assert out["fgsm"]["num_adversarial"] == 1
-  ctx.outputs = {}
-  assert mistakes.attack_plausibility(ctx, arrays, None, superclass) == {}
-
-
 def _run(config, tmp_path):
   workdir = str(tmp_path / "wd")
   summary = pipeline.run(config, workdir)
@@ -80,8 +63,8 @@ def _cifar_config(tmp_path, n: int):
   """The mistakes stage of the shared ResNet-20 on the first n CIFAR images."""
   with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
     np.savez(tmp_path / "c.npz", images=z["images"][:n], labels=z["labels"][:n])
-  config = config_defaults.cifar10_config(folder=CIFAR_DIR)
-  config.stages = "mistakes"
+  config = job_config.cifar10_config(folder=CIFAR_DIR)
+  config.stages = "evaluate,mistakes"
   config.batch_size = 16
   config.data.npz = str(tmp_path / "c.npz")
   return config
@@ -104,8 +87,8 @@ def test_cifar_job_reports_only_what_applies(tmp_path):
   assert pairs <= {frozenset(p) for p in ((3, 5), (4, 7), (1, 9), (0, 8))}
   assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
   assert len(records) == 48 and (records["wordnet_distance"] == -1).all()
-  config.mistakes.superclass = "metaclass"
-  with pytest.raises(Exception, match="config.mistakes.superclass"):
+  config.taxonomy.superclass = "metaclass"
+  with pytest.raises(Exception, match="config.taxonomy.superclass"):
     _run(config, tmp_path / "again")
 
 
@@ -116,7 +99,7 @@ def test_cifar_user_superclasses(tmp_path):
   groups.write_text(json.dumps(
       {c: "animal" if c in animals else "vehicle" for c in
        ["airplane", "automobile", "ship", "truck"] + animals}))
-  config.mistakes.superclass = str(groups)
+  config.taxonomy.superclass = str(groups)
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
   assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
@@ -133,7 +116,7 @@ def test_demo_job(tmp_path):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config("fast")
-  config.stages = "mistakes"
+  config.stages = "evaluate,mistakes"
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
   assert set(result["truth_sources"]) == {"demo", "superclass"}

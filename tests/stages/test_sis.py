@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import (CIFAR_DIR, ROOT, assert_same_summary, require_shared,
+from conftest import (CIFAR_DIR, assert_same_summary, require_shared,
                       run_job)
-from jaxaudit import pipeline
+from jaxaudit import artifacts, pipeline
 from jaxaudit.errors import ConfigError
+from jaxaudit.models.classifier import ModelDims
 from jaxaudit.stages import sis as stage
 
 ARGS = {"data.num_examples": 12, "batch_size": 8, "sis.min_step_fraction": 0.1,
@@ -45,8 +46,9 @@ def test_summary_records_masks_and_report(job):
   assert sorted(records["id"]) == list(range(12))
   # 102 pixels per step: ceil(1024 / 102) = 11 steps.
   assert len(records["curve"][0]) == len(summary["curve_fractions"]) == 11
-  masks = np.load(job / "records" / "sis" / "_masks-part-00000-of-00001.npz")
-  np.testing.assert_array_equal(np.sort(masks["ranks"], 1),
+  ids, ranks = artifacts.read_stored(str(job), "sis.ranks")
+  np.testing.assert_array_equal(ids, np.arange(12))
+  np.testing.assert_array_equal(np.sort(ranks, 1),
                                 np.tile(np.arange(1024), (12, 1)))
   html = (job / "report.html").read_text()
   assert "Overinterpretation" in html and "SIS pixels only" in html
@@ -63,9 +65,8 @@ def test_same_on_8_devices(job, tmp_path):
   one = json.loads((job / "summary.json").read_text())
   eight = json.loads((tmp_path / "summary.json").read_text())
   assert_same_summary(eight, one)
-  name = "_masks-part-00000-of-00001.npz"
-  ranks_one = np.load(job / "records" / "sis" / name)["ranks"]
-  ranks_eight = np.load(tmp_path / "records" / "sis" / name)["ranks"]
+  _, ranks_one = artifacts.read_stored(str(job), "sis.ranks")
+  _, ranks_eight = artifacts.read_stored(str(tmp_path), "sis.ranks")
   # Pixels whose gradient scores tie to the last bit may swap places.
   assert np.mean(ranks_one == ranks_eight) > 0.999
   assert np.abs(ranks_one - ranks_eight).max() <= 2
@@ -75,5 +76,10 @@ def test_bad_threshold_names_the_field():
   from configs import cifar10_sis  # pylint: disable=g-import-not-at-top
   config = cifar10_sis.get_config()
   config.sis.threshold = 1.5
+  dims = ModelDims(num_classes=10, feature_dim=64, input_size=32)
   with pytest.raises(ConfigError, match="config.sis.threshold"):
-    stage.check_config(config.sis)
+    stage.check_config(config, dims)
+  config.sis.threshold = 0.9
+  config.sis.block_size = 5
+  with pytest.raises(ConfigError, match="config.sis.block_size: 5 does not"):
+    stage.check_config(config, dims)

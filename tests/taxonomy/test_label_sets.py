@@ -9,7 +9,7 @@ import pytest
 
 from jaxaudit import classes
 from jaxaudit.data import dataset, sources
-from jaxaudit.errors import ConfigError, DataError
+from jaxaudit.errors import DataError, ParameterError
 from jaxaudit.models.classifier import Preprocessing
 from jaxaudit.taxonomy import label_sets
 
@@ -57,11 +57,11 @@ def test_imagenet_sample_names_get_no_real_labels(tmp_path):
   data = _dataset(_folder(tmp_path, ["n01440764_tench.JPEG"]), [0])
   assert label_sets.label_sets_for(data, "auto") is None
   assert label_sets.label_sets_for(data, "none") is None
-  with pytest.raises(ConfigError, match="config.mistakes.multilabel='real'"):
+  with pytest.raises(ParameterError, match="multilabel: 'real' does not apply"):
     label_sets.label_sets_for(data, "real")
-  with pytest.raises(ConfigError, match="config.mistakes.multilabel='demo'"):
+  with pytest.raises(ParameterError, match="multilabel: 'demo' does not apply"):
     label_sets.label_sets_for(data, "demo")
-  with pytest.raises(ConfigError, match="unknown 'reel'"):
+  with pytest.raises(ParameterError, match="unknown 'reel'"):
     label_sets.label_sets_for(data, "reel")
 
 
@@ -79,7 +79,7 @@ def test_user_json_and_csv(tmp_path):
   path.write_text(json.dumps({"zzz.png": [1]}))
   with pytest.raises(DataError, match="lists none of the examples"):
     label_sets.label_sets_for(data, str(path))
-  with pytest.raises(ConfigError, match="no such file"):
+  with pytest.raises(ParameterError, match="no such file"):
     label_sets.label_sets_for(data, os.path.join(tmp_path, "missing.json"))
 
 

@@ -12,8 +12,9 @@ def test_every_category_on_a_hand_made_multi_label_set():
   labels = np.array([281, 281, 836, 162, 0, -1])
   preds = np.array([281, 282, 837, 161, 999, 3])
   sets = [[281], [281, 282], [836], [162], [0], []]
-  plaus = plausibility.plausibility(labels, preds, sets, superclass)
-  cats = rectified.categorize(labels, preds, plaus, max_distance=4)
+  plaus = plausibility.plausibility(labels, preds, sets, superclass,
+                                    max_distance=4)
+  cats = rectified.categorize(labels, preds, plaus)
   assert cats.tolist() == ["correct", "multi_object", "near_duplicate_class",
                            "fine_grained", "real_error", "unlabelled"]
   shares = rectified.category_shares(cats)
@@ -23,10 +24,14 @@ def test_every_category_on_a_hand_made_multi_label_set():
 
 def test_wordnet_distance_alone_makes_an_error_fine_grained():
   labels, preds = np.array([281]), np.array([285])  # tabby -> Egyptian cat
-  plaus = plausibility.plausibility(labels, preds, None, None)
-  assert rectified.categorize(labels, preds, plaus, 4)[0] == "fine_grained"
-  assert rectified.categorize(labels, preds, plaus, 1)[0] == "real_error"
-  assert rectified.categorize(labels, preds, plaus, -1)[0] == "real_error"
+  for distance, category in ((4, "fine_grained"), (1, "real_error"),
+                             (-1, "real_error")):
+    plaus = plausibility.plausibility(labels, preds, None, None,
+                                      max_distance=distance)
+    assert rectified.categorize(labels, preds, plaus)[0] == category
+    # The same pair is a plausible (adversarial) label exactly when it is a
+    # forgivable mistake: one judgement.
+    assert plaus["plausible"][0] == (category != "real_error")
 
 
 def test_shares_sum_to_one_or_are_zero_without_errors():

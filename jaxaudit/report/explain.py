@@ -5,8 +5,7 @@ from __future__ import annotations
 from matplotlib import colormaps
 import numpy as np
 
-from jaxaudit.report import sections as rs
-from jaxaudit.stages.base import StageContext
+from jaxaudit.report import items as rs
 
 _RANDOM = "random"
 
@@ -16,14 +15,14 @@ def gallery_ids(arrays: dict[str, np.ndarray], size: int) -> np.ndarray:
   rest, `size` in all.
 
   Args:
-    arrays: the forward pass (`id`, `label`, `prediction`, `top5_probs`).
+    arrays: `id`, `label`, `prediction`, `top1_prob` [N], sorted by id.
     size: how many.
 
   Returns:
     int [<= size] global ids.
   """
   wrong = (arrays["label"] >= 0) & (arrays["prediction"] != arrays["label"])
-  order = np.lexsort((-arrays["top5_probs"][:, 0], ~wrong))
+  order = np.lexsort((-arrays["top1_prob"], ~wrong))
   return arrays["id"][order[:size]]
 
 
@@ -66,41 +65,35 @@ def _faithfulness(gathered: dict, summary: dict, names: list[str]) -> list:
   return items
 
 
-def _overlays(ctx: StageContext, arrays: dict, gathered: dict, maps: dict,
-              names: list[str]) -> rs.Gallery:
-  class_names = ctx.model.class_names
-  index = {int(i): k for k, i in enumerate(arrays["id"])}
+def _overlays(images: np.ndarray, gathered: dict, maps: dict,
+              names: list[str], class_names) -> rs.Gallery:
   row_of = {int(i): k for k, i in enumerate(gathered["id"])}
   rows = []
-  for image, i, m in zip(ctx.data.fetch(maps["id"]), maps["id"],
-                         range(len(maps["id"]))):
-    a = index[int(i)]
-    label = arrays["label"][a]
-    target = gathered["target"][row_of[int(i)]]
+  for image, i, m in zip(images, maps["id"], range(len(maps["id"]))):
+    r = row_of[int(i)]
+    label, target = gathered["label"][r], gathered["target"][r]
     tiles = [rs.Tile(image, f"true: {class_names[label] if label >= 0 else '?'}"
-                            f"\npredicted: {class_names[arrays['prediction'][a]]}"
-                            f" ({arrays['top5_probs'][a, 0]:.2f})")]
+                            f"\npredicted: {class_names[gathered['prediction'][r]]}"
+                            f" ({gathered['top1_prob'][r]:.2f})")]
     for name in names:
       caption = f"{name}\ntarget: {class_names[target]}"
       error = gathered.get(f"{name}/completeness_error")
       if error is not None:
-        caption += f"\ncompleteness err {error[row_of[int(i)]]:.3g}"
+        caption += f"\ncompleteness err {error[r]:.3g}"
       tiles.append(rs.Tile(overlay(image, maps[f"{name}/map"][m]), caption))
     rows.append(tiles)
   return rs.Gallery("Attributions (mistakes first)", rows)
 
 
-def _adversarial(ctx: StageContext, gathered: dict, maps: dict,
-                 names: list[str]) -> list:
+def _adversarial(images: np.ndarray, gathered: dict, maps: dict,
+                 names: list[str], class_names) -> list:
   methods = [n[len("adversarial_"):] for n in names
              if n.startswith("adversarial_")]
   if not methods:
     return []
   row_of = {int(i): k for k, i in enumerate(gathered["id"])}
-  class_names = ctx.model.class_names
   rows = []
-  for image, i, m in zip(ctx.data.fetch(maps["id"]), maps["id"],
-                         range(len(maps["id"]))):
+  for image, i, m in zip(images, maps["id"], range(len(maps["id"]))):
     adv = maps["adversarial/image"][m]
     r = row_of[int(i)]
     tiles = [rs.Tile(image, f"clean: {class_names[gathered['target'][r]]}")]
@@ -114,26 +107,24 @@ def _adversarial(ctx: StageContext, gathered: dict, maps: dict,
   return [rs.Gallery("Clean and adversarial images, side by side", rows)]
 
 
-def _neighbours(ctx: StageContext, arrays: dict, gathered: dict,
-                shown: np.ndarray) -> list:
+def _neighbours(images: np.ndarray, gathered: dict, shown: np.ndarray,
+                class_names, fetch) -> list:
   if "neighbours_predicted" not in gathered:
     return []
-  class_names = ctx.model.class_names
-  index = {int(i): k for k, i in enumerate(arrays["id"])}
   row_of = {int(i): k for k, i in enumerate(gathered["id"])}
   rows = []
-  for image, i in zip(ctx.data.fetch(shown), shown):
-    a, r = index[int(i)], row_of[int(i)]
-    label = arrays["label"][a]
+  for image, i in zip(images, shown):
+    r = row_of[int(i)]
+    label = gathered["label"][r]
     tiles = [rs.Tile(image, f"query\npredicted: "
-                            f"{class_names[arrays['prediction'][a]]}\ntrue: "
+                            f"{class_names[gathered['prediction'][r]]}\ntrue: "
                             f"{class_names[label] if label >= 0 else '?'}")]
     for kind in ("predicted", "true"):
       ids = gathered[f"neighbours_{kind}"][r]
       sims = gathered[f"similarity_{kind}"][r]
       found = ids >= 0
       if found.any():
-        for img, sim in zip(ctx.data.fetch(ids[found]), sims[found]):
+        for img, sim in zip(fetch(ids[found]), sims[found]):
           tiles.append(rs.Tile(img, f"{kind}-class neighbour\ncos {sim:.2f}"))
     rows.append(tiles)
   return [rs.Text("Nearest neighbours in penultimate features among the "
@@ -142,16 +133,18 @@ def _neighbours(ctx: StageContext, arrays: dict, gathered: dict,
           rs.Gallery("Nearest neighbours", rows)]
 
 
-def explain_sections(ctx: StageContext, arrays: dict, gathered: dict,
-                     maps: dict, summary: dict) -> list[rs.Section]:
+def sections(gathered: dict, maps: dict, summary: dict, class_names,
+             fetch) -> list[rs.Section]:
   """The stage's report section.
 
   Args:
-    ctx: the stage context (model class names, `data.fetch`, attack outputs).
-    arrays: the forward pass, sorted by id.
-    gathered: global per-example records and curves (`<method>/<field>`).
-    maps: per-pixel maps `<method>/map` [n, H, W] of the shown examples.
+    gathered: global per-example columns (`id`, `label`, `prediction`,
+      `top1_prob`, `target`, `<method>/<field>`, curves), sorted by id.
+    maps: `id` of the shown examples, their maps `<method>/map` [n, H, W] and
+      adversarial images `adversarial/image` [n, H, W, 3] (uint8).
     summary: the stage summary.
+    class_names: the model's classes.
+    fetch: decodes images by global id.
 
   Returns:
     One section.
@@ -163,11 +156,13 @@ def explain_sections(ctx: StageContext, arrays: dict, gathered: dict,
       "config.explain.target is set). Deletion replaces the most important "
       "pixels first with the deletion baseline; insertion restores them into a "
       "blurred copy. 'random' ranks pixels at random.")]
+  items += [rs.Text(n) for n in summary.get("notes", [])]
   items += _faithfulness(gathered, summary, names)
+  images = fetch(maps["id"])
   if len(maps["id"]):
-    items.append(_overlays(ctx, arrays, gathered, maps, map_names))
+    items.append(_overlays(images, gathered, maps, map_names, class_names))
     adversarial = [k[:-len("/map")] for k in maps
                    if k.startswith("adversarial_")]
-    items += _adversarial(ctx, gathered, maps, adversarial)
-  items += _neighbours(ctx, arrays, gathered, maps["id"])
+    items += _adversarial(images, gathered, maps, adversarial, class_names)
+  items += _neighbours(images, gathered, maps["id"], class_names, fetch)
   return [rs.Section("Explanations", items)]

@@ -1,5 +1,11 @@
 """Retraining on pixel subsets (Carter et al. 2021, Sec. 4): do 5% subsets carry signal?
 
+  python -m jaxaudit.retrain --config=configs/cifar10_sis_retrain.py \
+      --workdir=/tmp/jaxaudit-sis-retrain
+
+Writes `<workdir>/retrain.json` with both held-out accuracies; a killed run
+resumes from its orbax checkpoints and cached rankings.
+
 A pretrained ResNet-20 ranks every pixel of every image with BGSIS; a fresh
 ResNet-20 is trained with optax on images that keep only their top-ranked 5% of
 pixels (the rest the baseline), and another on as many uniformly random pixels.
@@ -12,7 +18,9 @@ npz is class-interleaved, so both parts hold every class about equally.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from typing import Any, NamedTuple
 
 from absl import logging
@@ -24,9 +32,11 @@ import optax
 import orbax.checkpoint as ocp
 
 from jaxaudit import compile_options
+from jaxaudit import files
 from jaxaudit import conv_layout
 from jaxaudit import sharding
-from jaxaudit.errors import ConfigError
+from jaxaudit import summary as summary_lib
+from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models import Classifier, load_model
 from jaxaudit.sis import bgsis
 from jaxaudit.sis import masks
@@ -209,12 +219,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh) -> dict:
     raise ConfigError(f"config.split.num_train must be in (0, {len(images)}), "
                       f"got {n_train}")
   os.makedirs(workdir, exist_ok=True)
-  ranks_path = os.path.join(workdir, "ranks.npz")
+  ranks_path = os.path.join(workdir, "ranks.npy")
   if os.path.exists(ranks_path):
-    ranks = np.load(ranks_path)["ranks"]
+    ranks = np.load(ranks_path, allow_pickle=False)
   else:
     ranks = rank_pixels(config, images, mesh)
-    np.savez(ranks_path, ranks=ranks)
+    files.write_npy(ranks_path, ranks)
   model, _ = load_model(config.model)
   baseline = masks.baseline_pixel(model, config.sis.baseline)
   variants = {"sis": ranks,
@@ -226,3 +236,27 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh) -> dict:
         config, name, (subset[:n_train], labels[:n_train]),
         (subset[n_train:], labels[n_train:]), workdir)
   return results
+
+
+def main(argv) -> None:
+  del argv
+  if _CONFIG.value is None:
+    sys.exit("error: --config is required, e.g. "
+             "--config=configs/cifar10_sis_retrain.py")
+  try:
+    results = run(_CONFIG.value, _WORKDIR.value, sharding.make_mesh())
+  except (ConfigError, DataError) as e:
+    sys.exit(f"error: {e}")
+  summary_lib.write_json(os.path.join(_WORKDIR.value, "retrain.json"), results)
+  print(json.dumps(summary_lib.to_json(results), indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.",
+                                            lock_config=True)
+  _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder.",
+                                 required=True)
+  app.run(main)

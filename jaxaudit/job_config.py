@@ -1,8 +1,9 @@
-"""The full default config: job-level fields plus every stage's own section.
+"""Every field a jaxaudit job reads, with its default: job-level sections plus
+each stage's own.
 
-Config files in `configs/` start from `default_config()` and override a few fields
-(as flax's `configs/default.py` variants do); every field can then be overridden
-from the command line, e.g. `--config.attack.eps=...`.
+Config files in `configs/` start from `base_config()` and override a few
+fields; every field can then be overridden from the command line, e.g.
+`--config.attack.pgd_linf.steps=20`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import importlib
 import ml_collections
 
 from jaxaudit.stages import STAGE_NAMES
+from jaxaudit.taxonomy import judgement
 
 
-def default_config() -> ml_collections.ConfigDict:
+def base_config() -> ml_collections.ConfigDict:
   """Every field jaxaudit reads, with its default."""
   config = ml_collections.ConfigDict()
   config.seed = 0
@@ -49,6 +51,9 @@ def default_config() -> ml_collections.ConfigDict:
       "fail_after_shards": 0,  # Fault injection for tests: exit after N shards.
   })
   config.records = ml_collections.ConfigDict({"format": "parquet"})
+  # The one judgement of which labels a person accepts (attack, mistakes,
+  # criticism): jaxaudit.taxonomy.judgement.
+  config.taxonomy = judgement.default_config()
   config.report = ml_collections.ConfigDict({"title": "jaxaudit report"})
   for name in STAGE_NAMES:
     module = importlib.import_module(f"jaxaudit.stages.{name}")
@@ -61,14 +66,14 @@ CIFAR10_SHARED = "../shared/data/cifar10"
 
 def cifar10_config(depth: int = 20,
                    folder: str = CIFAR10_SHARED) -> ml_collections.ConfigDict:
-  """`default_config()` for a pretrained CIFAR ResNet on the CIFAR-10 test .npz.
+  """`base_config()` for a pretrained CIFAR ResNet on the CIFAR-10 test .npz.
 
   Args:
     depth: 20 or 56 (the shared `resnet<depth>.th` weights).
     folder: holds `resnet<depth>.th` and `test_jpeg.npz` (default: the shared
       data beside the checkout, relative to the repository root).
   """
-  config = default_config()
+  config = base_config()
   config.batch_size = 250
   config.model.name = f"cifar_resnet{depth}"
   config.model.checkpoint = f"{folder}/resnet{depth}.th"

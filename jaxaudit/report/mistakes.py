@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxaudit.report import sections as rs
-from jaxaudit.taxonomy import rectified
+from jaxaudit.report import items as rs
 
 _ROW = 6  # gallery tiles per row.
 _ABOUT = {
@@ -49,7 +48,7 @@ def _accuracy_items(summary: dict) -> list[rs.Item]:
 
 def _category_items(summary: dict) -> list[rs.Item]:
   shares = summary["error_categories"]
-  cats = list(rectified.CATEGORIES)
+  cats = list(shares)
   rows = [{"category": c, "share of errors": shares[c],
            "95% CI": _fmt(summary["error_category_intervals"][c]),
            "meaning": _ABOUT[c]} for c in cats]
@@ -59,20 +58,19 @@ def _category_items(summary: dict) -> list[rs.Item]:
   return [rs.Table(rows, title="Error categories"), plot]
 
 
-def _gallery(ctx, arrays: dict, columns: dict, sets, category: str,
-             group_names: list[str], superclass) -> rs.Gallery | None:
-  names = ctx.model.class_names
+def _gallery(arrays: dict, columns: dict, sets, category: str,
+             group_names: list[str], superclass, names, fetch,
+             size: int) -> rs.Gallery | None:
   rows = np.flatnonzero(columns["category"] == category)
-  rows = rows[np.argsort(-arrays["top5_probs"][rows, 0], kind="stable")]
-  rows = rows[:ctx.config.mistakes.gallery_size]
+  rows = rows[np.argsort(-arrays["top1_prob"][rows], kind="stable")][:size]
   if not len(rows):
     return None
-  images = ctx.data.fetch(arrays["id"][rows])
+  images = fetch(arrays["id"][rows])
   tiles = []
   for image, i in zip(images, rows):
     label, pred = arrays["label"][i], arrays["prediction"][i]
     lines = [f"true: {names[label]}",
-             f"predicted: {names[pred]} ({arrays['top5_probs'][i, 0]:.2f})"]
+             f"predicted: {names[pred]} ({arrays['top1_prob'][i]:.2f})"]
     if columns["wordnet_distance"][i] >= 0:
       lines.append(f"WordNet distance {columns['wordnet_distance'][i]}")
     if superclass is not None and columns["same_superclass"][i]:
@@ -85,30 +83,29 @@ def _gallery(ctx, arrays: dict, columns: dict, sets, category: str,
                             for k in range(0, len(tiles), _ROW)])
 
 
-def sections(ctx, arrays: dict, columns: dict, sets, summary: dict,
-             group_names: list[str], superclass) -> list[rs.Section]:
+def sections(arrays: dict, columns: dict, sets, summary: dict,
+             group_names: list[str], superclass, class_names: tuple[str, ...],
+             fetch, gallery_size: int) -> list[rs.Section]:
   """The report section of the mistakes stage.
 
   Args:
-    ctx: the stage context (model names, data for gallery images, config).
-    arrays: global forward arrays (sorted by id).
+    arrays: `id`, `label`, `prediction`, `top1_prob` [N], sorted by id.
     columns: per-example columns of `mistakes.analyse`, aligned with arrays.
     sets: label sets aligned with arrays, or None.
     summary: the stage summary.
     group_names: superclass names; superclass: int [K] or None.
+    class_names: the model's classes.
+    fetch: decodes images by global id.
+    gallery_size: images per error category.
   """
   items: list[rs.Item] = [rs.Text(n) for n in summary["notes"]]
   items += _accuracy_items(summary) + _category_items(summary)
   if summary["confusions"]:
     items.append(rs.Table(summary["confusions"],
                           title="Most frequent confusions"))
-  if summary["attack_plausibility"]:
-    items.append(rs.Table(
-        [{"attack": k, **v} for k, v in summary["attack_plausibility"].items()],
-        title="Adversarial labels a person would accept (same truth)"))
-  for category in rectified.CATEGORIES:
-    gallery = _gallery(ctx, arrays, columns, sets, category, group_names,
-                       superclass)
+  for category in summary["error_categories"]:
+    gallery = _gallery(arrays, columns, sets, category, group_names,
+                       superclass, class_names, fetch, gallery_size)
     if gallery is not None:
       items.append(gallery)
   return [rs.Section("Mistakes", items)]

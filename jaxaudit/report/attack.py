@@ -1,49 +1,12 @@
-"""The attack stage's records (example x attack x epsilon rows) and report."""
+"""The attack stage's report: robust accuracy tables and curves, the
+plausibility of the flipped labels, trust checks and the adversarial gallery."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from jaxaudit.report import sections as rs
-
-
-def record_rows(ctx, local_rows: np.ndarray, name: str, result: dict, e: int,
-                labels: np.ndarray, robust: np.ndarray,
-                fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """This process's rows for one attack at its e-th epsilon.
-
-  Args:
-    ctx: the stage context (for ids and class names).
-    local_rows: int [n] positions of the local examples in the global arrays.
-    name: the attack.
-    result: its gathered results (`success`, `norm`, `adv_class` [N, E],
-      `min_norm` [N], `eps` [E], `eps_labels`, `norm_type`).
-    e: epsilon index.
-    labels: int [N] global labels; robust: bool [N]; fields: plausibility
-      columns [N].
-
-  Returns:
-    Equal-length columns for the records file.
-  """
-  n = len(local_rows)
-  names = np.asarray(ctx.model.class_names, dtype=object)
-  adv = result["adv_class"][local_rows, e]
-  columns = {
-      "id": ctx.data.ids,
-      "attack": np.full(n, name, dtype=object),
-      "norm_type": np.full(n, result["norm_type"], dtype=object),
-      "epsilon": np.full(n, float(result["eps"][e])),
-      "epsilon_label": np.full(n, result["eps_labels"][e], dtype=object),
-      "label": labels[local_rows],
-      "success": result["success"][local_rows, e],
-      "robust": robust[local_rows],
-      "norm": result["norm"][local_rows, e].astype(np.float64),
-      "min_norm": result["min_norm"][local_rows].astype(np.float64),
-      "adv_class": adv.astype(np.int64),
-      "adv_class_name": names[adv],
-  }
-  columns.update({k: v[local_rows] for k, v in fields.items()})
-  return columns
+from jaxaudit.data.pixels import to_uint8
+from jaxaudit.report import items as rs
 
 
 def _accuracy_plots(summary: dict, results: dict,
@@ -97,6 +60,14 @@ def sections(summary: dict, results: dict, names: list[str],
          for k, v in summary["median_min_perturbation"].items()],
         title="Minimal adversarial perturbations (clean-correct examples)"))
   items.extend(_accuracy_plots(summary, results, names))
+  flips = [{"attack": name, "epsilon": eps, **shares}
+           for name, by_eps in summary["plausibility_of_flips"].items()
+           for eps, shares in by_eps.items()]
+  if flips:
+    items.append(rs.Table(flips, title="Flipped labels a person would accept "
+                                       "(shares of the flips, by reason)"))
+  for note in summary.get("notes", []):
+    items.append(rs.Text(note))
   if summary["warnings"]:
     items.append(rs.Text("Trust checks failed: "
                          + "; ".join(summary["warnings"])))
@@ -122,7 +93,6 @@ def gallery_rows(clean: np.ndarray, adversarial: np.ndarray,
     delta = a - x
     peak = max(float(np.abs(delta).max()), 1e-12)
     amplified = 0.5 + 0.5 * delta / peak
-    to_uint8 = lambda v: np.round(np.clip(v, 0, 1) * 255).astype(np.uint8)
     rows.append([
         rs.Tile(to_uint8(x), f"clean: {class_names[c]}\n(true: "
                              f"{class_names[y] if y >= 0 else '?'})"),

@@ -1,0 +1,159 @@
+"""The one executor of per-example work: sharded, resumable, gathered on request.
+
+A stage hands `Executor.run` a pure step `(state, batch) -> {output: [B, ...]}`
+and process-local inputs (arrays, or `resume.ShardedArray`s of an earlier
+stage's large artifacts); it gets back every output for its process's examples.
+Behind it: batches laid over the device mesh (`sharding.map_batches`), shards
+of `config.resume.shard_size` examples committed to disk and skipped on restart
+(`resume.ShardStore`), and, for outputs named in `keep_on_disk`, memory-mapped
+handles instead of arrays, so no host holds a large artifact whole. Cross-host
+views are explicit: `gather` (all processes' rows, by id), `reduce` (one number
+from every process) and `rows_of` (a few rows by global id).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Callable
+
+import jax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+import numpy as np
+
+from jaxaudit import resume
+from jaxaudit import sharding
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+Outputs = dict[str, "np.ndarray | resume.ShardedArray"]
+
+
+class Executor:
+  """Runs per-example steps over this process's examples.
+
+  Attributes:
+    mesh: the device mesh.
+    ids: int64 [n] this process's global example ids (sorted).
+  """
+
+  def __init__(self, mesh: Mesh, ids: np.ndarray, root: str, shard_size: int,
+               fail_after_shards: int = 0):
+    """Args:
+      mesh: the device mesh (axis `data`).
+      ids: this process's global example ids, sorted.
+      root: folder of this stage's shards (`<workdir>/shards/<stage>`).
+      shard_size: process-local examples per resumable shard (0: no resume;
+        outputs are still written, as one shard, for `keep_on_disk`).
+      fail_after_shards: fault injection for tests: exit after computing this
+        many shards (0 = never).
+    """
+    self.mesh = mesh
+    self.ids = np.asarray(ids, np.int64)
+    self._root = root
+    self._shard_size = shard_size
+    self._fail_after = fail_after_shards
+    self._computed = 0
+
+  def run(self, name: str, step: Callable[[Any, sharding.Batch],
+                                           sharding.Batch],
+          state: Any, inputs: dict[str, Any], *, batch_size: int,
+          keep_on_disk: tuple[str, ...] = ()) -> Outputs:
+    """`step` over every local example, in resumable shards.
+
+    Args:
+      name: unique within the stage; names the shard folder.
+      step: pure `(state, batch) -> {output: [B, ...]}`; `batch` holds each
+        input sliced to [B, ...] and `mask` (False on padding rows).
+      state: pytree replicated on every device (params, keys, ...).
+      inputs: process-local per-example inputs [n, ...] (arrays or
+        `ShardedArray`s).
+      batch_size: global batch size (rounded up to the device count).
+      keep_on_disk: outputs returned as `ShardedArray` handles.
+
+    Returns:
+      {output: [n, ...]} for this process's examples.
+    """
+    if not _NAME.match(name):
+      raise ValueError(f"executor: computation name {name!r}")
+    local_n = len(self.ids)
+    resumable = self._shard_size > 0
+    shard_size = self._shard_size if resumable else max(
+        1, sharding.max_over_processes(local_n))
+    num_shards = max(1, math.ceil(sharding.max_over_processes(local_n)
+                                  / shard_size))
+    store = resume.ShardStore(os.path.join(self._root, name),
+                              jax.process_index(), reuse=resumable)
+    bounds = [(k * shard_size, min((k + 1) * shard_size, local_n))
+              for k in range(num_shards)]
+    have = np.asarray([store.has(k, self.ids[lo:hi])
+                       for k, (lo, hi) in enumerate(bounds)])
+    done = _all_processes(have)
+    parts: list[dict[str, str]] = []
+    for k, (lo, hi) in enumerate(bounds):
+      if done[k]:
+        parts.append(store.load(k))
+        continue
+      rows = {key: value[lo:hi] for key, value in inputs.items()}
+      out = sharding.map_batches(step, state, rows, mesh=self.mesh,
+                                 batch_size=batch_size,
+                                 desc=f"{name} shard {k + 1}/{num_shards}")
+      for key in out:
+        if not _NAME.match(key):
+          raise ValueError(f"executor: output name {key!r}")
+      parts.append(store.save(k, self.ids[lo:hi], out))
+      self._computed += 1
+      if (self._fail_after and self._computed >= self._fail_after
+          and k + 1 < num_shards):
+        os._exit(75)  # Simulates a kill: no cleanup, no flush.
+    return self._assemble(parts, bounds, keep_on_disk)
+
+  @staticmethod
+  def _assemble(parts: list[dict[str, str]], bounds: list[tuple[int, int]],
+                keep_on_disk: tuple[str, ...]) -> Outputs:
+    outputs: Outputs = {}
+    for key in parts[0]:
+      pieces = [(lo, hi, part[key]) for (lo, hi), part in zip(bounds, parts)]
+      first = np.load(pieces[0][2], mmap_mode="r")
+      shape = (bounds[-1][1],) + first.shape[1:]
+      array = resume.ShardedArray(pieces, shape, first.dtype)
+      outputs[key] = array if key in keep_on_disk else array.read()
+    return outputs
+
+  def gather(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every process's rows of local per-example `columns` [n, ...], sorted by
+    global id, plus `id` (a collective: every process calls it)."""
+    return sharding.gather_to_all(columns, self.ids)
+
+  def reduce(self, value: float, op: str = "sum") -> float:
+    """One number from every process combined ("sum", "min" or "max")."""
+    if jax.process_count() == 1:
+      return float(value)
+    values = np.asarray(multihost_utils.process_allgather(
+        np.asarray(value, np.float64)))
+    return float({"sum": np.sum, "min": np.min, "max": np.max}[op](values))
+
+  def rows_of(self, array: Any, ids: np.ndarray) -> np.ndarray:
+    """Rows of a process-local per-example array for a few global ids, from
+    whichever process holds them, on every process (a collective)."""
+    ids = np.asarray(ids, np.int64)
+    local = np.isin(ids, self.ids)
+    positions = np.searchsorted(self.ids, ids[local])
+    rows = np.stack([np.asarray(array[int(p):int(p) + 1])[0]
+                     for p in positions]) if local.any() else None
+    shape = tuple(array.shape[1:])
+    out = np.zeros((len(ids),) + shape, array.dtype)
+    if rows is not None:
+      out[local] = rows
+    if jax.process_count() == 1:
+      return out
+    owners = np.asarray(multihost_utils.process_allgather(local))
+    values = np.asarray(multihost_utils.process_allgather(out))
+    return values[owners.argmax(axis=0), np.arange(len(ids))]
+
+
+def _all_processes(flags: np.ndarray) -> np.ndarray:
+  if jax.process_count() == 1:
+    return flags
+  return np.asarray(multihost_utils.process_allgather(flags)).all(axis=0)

@@ -1,0 +1,43 @@
+"""The evaluate stage's report: accuracy, worst classes, confusions, mistakes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from jaxaudit.report import items as rs
+
+Fetch = Callable[[np.ndarray], np.ndarray]  # global ids [k] -> uint8 [k, S, S, 3]
+
+
+def sections(metrics: dict, gathered: dict[str, np.ndarray],
+             class_names: tuple[str, ...], fetch: Fetch,
+             gallery_size: int) -> list[rs.Section]:
+  """Args:
+    metrics: the stage summary.
+    gathered: `id`, `label`, `prediction`, `top1_prob` [N], sorted by id.
+    class_names: the model's classes.
+    fetch: decodes images by global id.
+    gallery_size: mistakes shown.
+  """
+  headline = rs.Table([{"examples": metrics["num_examples"],
+                        "top-1": metrics["top1"], "top-5": metrics["top5"],
+                        "mean per-class": metrics["mean_per_class_accuracy"]}])
+  worst = sorted(metrics["per_class_accuracy"].items(), key=lambda kv: kv[1])
+  per_class = rs.Table([{"class": c, "accuracy": a} for c, a in worst[:20]],
+                       title="Least accurate classes")
+  confusions = rs.Table(metrics["confusions"], title="Most frequent confusions")
+  label, prediction = gathered["label"], gathered["prediction"]
+  wrong = np.flatnonzero((label >= 0) & (prediction != label))
+  wrong = wrong[np.argsort(-gathered["top1_prob"][wrong], kind="stable")]
+  wrong = wrong[:gallery_size]
+  tiles = [rs.Tile(img, f"true: {class_names[label[i]]}\n"
+                        f"predicted: {class_names[prediction[i]]} "
+                        f"({gathered['top1_prob'][i]:.2f})")
+           for img, i in zip(fetch(gathered["id"][wrong]), wrong)]
+  rows = [tiles[k:k + 6] for k in range(0, len(tiles), 6)]
+  out = [headline, per_class, confusions]
+  if rows:
+    out.append(rs.Gallery("Most confident mistakes", rows))
+  return [rs.Section("Evaluation", out)]

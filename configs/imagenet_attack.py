@@ -17,7 +17,8 @@ def get_config(arg: str = ""):
   variants = set(filter(None, arg.split(",")))
   config = job_config.base_config()
   config.stages = "evaluate,attack"
-  config.attack.attacks = "fgsm,pgd_linf,pgd_l2,deepfool,cw_l2"
+  config.attack.attacks = ("fgsm,pgd_linf,pgd_l2,deepfool,cw_l2,fmn_linf,fmn_l2,"
+                           "autoattack")
   config.batch_size = 32
   config.data.dir = "../shared/data/imagenet-sample"
   attack = config.attack

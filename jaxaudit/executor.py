@@ -59,7 +59,8 @@ class Executor:
   def run(self, name: str, step: Callable[[Any, sharding.Batch],
                                            sharding.Batch],
           state: Any, inputs: dict[str, Any], *, batch_size: int,
-          keep_on_disk: tuple[str, ...] = ()) -> Outputs:
+          keep_on_disk: tuple[str, ...] = (),
+          ids: np.ndarray | None = None) -> Outputs:
     """`step` over every local example, in resumable shards.
 
     Args:
@@ -71,13 +72,16 @@ class Executor:
         `ShardedArray`s).
       batch_size: global batch size (rounded up to the device count).
       keep_on_disk: outputs returned as `ShardedArray` handles.
+      ids: int [m] global ids of the input rows when they are a subset of
+        this process's examples (e.g. those still robust); default all.
 
     Returns:
-      {output: [n, ...]} for this process's examples.
+      {output: [n, ...]} for this process's examples (or the m given).
     """
     if not _NAME.match(name):
       raise ValueError(f"executor: computation name {name!r}")
-    local_n = len(self.ids)
+    ids = self.ids if ids is None else np.asarray(ids, np.int64)
+    local_n = len(ids)
     resumable = self._shard_size > 0
     shard_size = self._shard_size if resumable else max(
         1, sharding.max_over_processes(local_n))
@@ -87,7 +91,7 @@ class Executor:
                               jax.process_index(), reuse=resumable)
     bounds = [(k * shard_size, min((k + 1) * shard_size, local_n))
               for k in range(num_shards)]
-    have = np.asarray([store.has(k, self.ids[lo:hi])
+    have = np.asarray([store.has(k, ids[lo:hi])
                        for k, (lo, hi) in enumerate(bounds)])
     done = _all_processes(have)
     parts: list[dict[str, str]] = []
@@ -102,7 +106,7 @@ class Executor:
       for key in out:
         if not _NAME.match(key):
           raise ValueError(f"executor: output name {key!r}")
-      parts.append(store.save(k, self.ids[lo:hi], out))
+      parts.append(store.save(k, ids[lo:hi], out))
       self._computed += 1
       if (self._fail_after and self._computed >= self._fail_after
           and k + 1 < num_shards):

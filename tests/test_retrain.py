@@ -1,6 +1,5 @@
 """Retraining on pixel subsets: a few optax steps, orbax resume, the entry point."""
 
-import json
 import os
 
 import jax
@@ -8,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import CIFAR_DIR, ROOT, require_shared
+from conftest import CIFAR_DIR, require_shared
 from jaxaudit import sharding
 from jaxaudit import retrain
 

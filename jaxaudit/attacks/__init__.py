@@ -16,12 +16,21 @@ ATTACKS = Registry("attack", "config.attack.attacks", {
     "pgd_l2": "jaxaudit.attacks.pgd:pgd_l2",
     "deepfool": "jaxaudit.attacks.deepfool:deepfool",
     "cw_l2": "jaxaudit.attacks.cw:cw_l2",
+    "fmn_linf": "jaxaudit.attacks.fmn:fmn_linf",
+    "fmn_l2": "jaxaudit.attacks.fmn:fmn_l2",
+    "apgd_ce": "jaxaudit.attacks.apgd:apgd_ce",
+    "apgd_t": "jaxaudit.attacks.apgd:apgd_t",
+    "fab_t": "jaxaudit.attacks.fab:fab_t",
+    "square": "jaxaudit.attacks.square:square",
+    "autoattack": "jaxaudit.attacks.autoattack:autoattack",
 })
 
-# Norm of each attack's perturbations (DeepFool's is its `norm` setting).
-NORMS = {"fgsm": "linf", "pgd_linf": "linf", "pgd_l2": "l2", "cw_l2": "l2"}
+# Norm of each attack's perturbations (the others': their `norm` setting).
+NORMS = {"fgsm": "linf", "pgd_linf": "linf", "pgd_l2": "l2", "cw_l2": "l2",
+         "fmn_linf": "linf", "fmn_l2": "l2"}
 
-# Attacks that search for the smallest adversarial perturbation.
-MINIMAL = ("deepfool", "cw_l2")
+# Attacks that search for the smallest adversarial perturbation: their
+# per-example minimal norms give the whole robust-accuracy-vs-epsilon curve.
+MINIMAL = ("deepfool", "cw_l2", "fmn_linf", "fmn_l2")
 
 __all__ = ["ATTACKS", "AttackResult", "MINIMAL", "NORMS"]

@@ -14,6 +14,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxaudit.errors import ParameterError
+
 LogitsFn = Callable[[jax.Array], jax.Array]  # [B, H, W, 3] -> [B, K]
 NORMS = ("linf", "l2")
 _TINY = 1e-12
@@ -41,6 +43,13 @@ class AttackResult(NamedTuple):
   norm: jax.Array
   adv_class: jax.Array
   min_norm: jax.Array
+
+
+def check_norm(norm: str) -> None:
+  """Raises `ParameterError` unless `norm` is one of `NORMS`."""
+  if norm not in NORMS:
+    raise ParameterError("norm", f"unknown '{norm}'; valid: "
+                         + ", ".join(NORMS))
 
 
 def lp_norm(delta: jax.Array, norm: str) -> jax.Array:

@@ -46,9 +46,7 @@ def deepfool_minimal(logits_fn: common.LogitsFn, images: jax.Array,
   Returns:
     [B, H, W, 3] adversarials in [0, 1] (not adversarial where it gave up).
   """
-  if norm not in common.NORMS:
-    raise ParameterError("norm", f"unknown '{norm}'; valid: "
-                         + ", ".join(common.NORMS))
+  common.check_norm(norm)
   num_classes = jax.eval_shape(logits_fn, images[:1]).shape[-1]
   k = min(candidates, num_classes)
   if k < 2:
@@ -75,7 +73,9 @@ def deepfool_minimal(logits_fn: common.LogitsFn, images: jax.Array,
       grad_norms = jnp.sum(jnp.abs(grads), axis=(-3, -2, -1))
     distances = jnp.abs(losses) / (grad_norms + 1e-8)  # [B, k - 1]
     best = jnp.argmin(distances, axis=1)
-    distance = jnp.take_along_axis(distances, best[:, None], 1)[:, 0]
+    # + 1e-4 (as Foolbox): steps just past the linearised boundary, so
+    # examples whose distance rounds to zero still cross it.
+    distance = jnp.take_along_axis(distances, best[:, None], 1)[:, 0] + 1e-4
     grad = jnp.take_along_axis(grads, best[:, None, None, None, None], 1)[:, 0]
     grad_norm = jnp.take_along_axis(grad_norms, best[:, None], 1)[:, 0]
     if norm == "l2":

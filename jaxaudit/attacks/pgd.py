@@ -107,9 +107,7 @@ def pgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
   Returns:
     An `AttackResult` with E epsilons.
   """
-  if norm not in common.NORMS:
-    raise ParameterError("norm", f"unknown '{norm}'; valid: "
-                         + ", ".join(common.NORMS))
+  common.check_norm(norm)
   if loss not in LOSSES:
     raise ParameterError("loss", f"unknown '{loss}'; valid: "
                          + ", ".join(LOSSES))

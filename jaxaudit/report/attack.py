@@ -28,10 +28,27 @@ def _accuracy_plots(summary: dict, results: dict,
       series[f"{name} (plausible)"] = (
           xs, [summary["plausible_clean_accuracy"]]
           + [plausible[e] for e in result["eps_labels"]])
+    scale = 255.0 if norm == "linf" else 1.0
+    for name, curve in summary["minimal_norm_curve"].items():
+      if curve["norm"] == norm:
+        series[f"{name} (minimal-norm curve)"] = (
+            [e * scale for e in curve["epsilons"]], curve["robust_accuracy"])
     if series:
       plots.append(rs.Plot(f"Robust accuracy vs {norm} epsilon", series,
                            xlabel=unit, ylabel="accuracy"))
   return plots
+
+
+def _autoattack_table(summary: dict) -> list[rs.Item]:
+  rows = [{"epsilon": eps, "after": sub, "robust accuracy": acc,
+           "seconds": stats["seconds"][sub]}
+          for eps, stats in summary.get("autoattack", {}).items()
+          for sub, acc in stats["robust_accuracy_after"].items()]
+  if not rows:
+    return []
+  return [rs.Table(rows, title="AutoAttack: robust accuracy after each "
+                               "attack (each runs on what the previous left "
+                               "robust)")]
 
 
 def sections(summary: dict, results: dict, names: list[str],
@@ -49,7 +66,9 @@ def sections(summary: dict, results: dict, names: list[str],
       rs.Table([{"examples": summary["num_examples"],
                  "clean accuracy": summary["clean_accuracy"],
                  "plausible clean accuracy":
-                     summary["plausible_clean_accuracy"]}]),
+                     summary["plausible_clean_accuracy"],
+                 "misclassified before the attack (reported apart)":
+                     summary["misclassified_before_attack"]}]),
       rs.Table(rows, title="Robust accuracy (plausible: an adversarial label a "
                            "person accepts counts as robust)"),
   ]
@@ -59,13 +78,15 @@ def sections(summary: dict, results: dict, names: list[str],
           "found for": v["found"]}
          for k, v in summary["median_min_perturbation"].items()],
         title="Minimal adversarial perturbations (clean-correct examples)"))
+  items.extend(_autoattack_table(summary))
   items.extend(_accuracy_plots(summary, results, names))
   flips = [{"attack": name, "epsilon": eps, **shares}
            for name, by_eps in summary["plausibility_of_flips"].items()
            for eps, shares in by_eps.items()]
   if flips:
     items.append(rs.Table(flips, title="Flipped labels a person would accept "
-                                       "(shares of the flips, by reason)"))
+                                       "(shares of the flips of correctly "
+                                       "classified images, by reason)"))
   for note in summary.get("notes", []):
     items.append(rs.Text(note))
   if summary["warnings"]:

@@ -11,10 +11,11 @@ from jaxaudit.report import items as rs
 TITLE = "Prototypes and criticisms (MMD-critic)"
 
 
-def by_distance(rows: np.ndarray, distance: np.ndarray) -> np.ndarray:
-  """`rows` sorted by ascending adversarial distance (NaN last), stable."""
-  return rows[np.argsort(np.nan_to_num(distance[rows], nan=np.inf),
-                         kind="stable")]
+def fragile(rows: np.ndarray, distance: np.ndarray) -> np.ndarray:
+  """`rows` with an adversarial distance (not NaN: correctly classified),
+  by ascending distance, stable."""
+  rows = np.asarray(rows)[~np.isnan(distance[rows])]
+  return rows[np.argsort(distance[rows], kind="stable")]
 
 
 def skipped(reason: str) -> list[rs.Section]:
@@ -55,7 +56,7 @@ def sections(selection, present: list[int], names: list[str], ids: np.ndarray,
                 ("criticism", selection.criticisms[g])]
     if distance is not None and len(selection.criticisms[g]):
       labelled.append(("most fragile criticism",
-                       by_distance(selection.criticisms[g], distance)))
+                       fragile(selection.criticisms[g], distance)))
     for role, chosen in labelled:
       if not len(chosen):
         continue

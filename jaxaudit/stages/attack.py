@@ -1,19 +1,25 @@
 """Attacks: robust accuracy under gradient attacks, plain and plausibility-adjusted.
 
 Each attack `config.attack.attacks` names (see `jaxaudit.attacks.ATTACKS`) runs
-over every example at every epsilon of its `config.attack.<name>` section.
-Random starts use per-example keys, so results do not depend on the device
-count. An example is robust at an epsilon when the model still predicts its
-label; it is plausibly robust when it is robust or the adversarial label is one
-a person would accept (Stock & Cisse 2018), by the job's one judgement
-(`config.taxonomy`, `jaxaudit.taxonomy.judgement`).
+over every example at every epsilon of its `config.attack.<name>` section;
+`autoattack` runs its sub-attacks in sequence, each only on the examples the
+previous ones left robust, re-batched. Random starts use per-example keys, so
+results do not depend on the device count. As in the paper, only images the
+model classifies correctly can be flipped: an example is robust at an epsilon
+when it was correct and the model still predicts its label; it is plausibly
+robust when it is robust or the adversarial label is one a person would accept
+(Stock & Cisse 2018), by the job's one judgement (`config.taxonomy`,
+`jaxaudit.taxonomy.judgement`). Misclassified images are counted apart.
+Minimal-norm attacks (DeepFool, C&W, FMN) also give the whole robust-accuracy-
+vs-epsilon curve from their per-example minimal perturbations.
 
 Epsilon units: L-inf epsilons are in 1/255 (`1.0` = one grey level), L2
 epsilons in [0, 1]-pixel units.
 
 Artifacts, per attack A with E epsilons: `attack.adv_class.A` [N, E] (-1 where
-the attack failed), `attack.success.A` [N, E], `attack.min_norm.A` [N] (the
-smallest adversarial perturbation found, inf if none) and, on request of a
+no correctly classified image was flipped), `attack.success.A` [N, E] (flipped
+from correct), `attack.min_norm.A` [N] (the smallest adversarial perturbation
+found: inf if none, NaN for images misclassified before) and, on request of a
 later stage (and always for the gallery attack), `attack.adversarial.A`
 [N, S, S, 3]: the adversarial at the largest epsilon, written to disk once and
 read back batch by batch.
@@ -22,7 +28,9 @@ read back batch by batch.
 from __future__ import annotations
 
 import functools
+import time
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -30,6 +38,8 @@ import numpy as np
 
 from jaxaudit import attacks as attacks_lib
 from jaxaudit.artifacts import ArtifactSpec, Contract, Need
+from jaxaudit.attacks import autoattack as autoattack_lib
+from jaxaudit.attacks import trust
 from jaxaudit.data.pixels import unit_images
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
@@ -61,11 +71,32 @@ def default_config() -> ml_collections.ConfigDict:
       "fgsm": {"epsilons": (0.25, 0.5, 1.0)},
       "pgd_linf": dict(pgd, epsilons=(0.25, 0.5, 1.0)),
       "pgd_l2": dict(pgd, epsilons=(0.05, 0.1, 0.25)),
-      "deepfool": {"epsilons": (0.05, 0.1, 0.25), "norm": "l2", "steps": 3,
+      # DeepFool stops once a batch is fooled, so 50 steps cost what the
+      # slowest example needs. C&W's Adam moves every pixel by about
+      # `stepsize` per step: 1e-4 suits 224 x 224 images (0.01, Foolbox's
+      # default, oversteps a minimal perturbation there tenfold).
+      "deepfool": {"epsilons": (0.05, 0.1, 0.25), "norm": "l2", "steps": 50,
                    "candidates": 4, "overshoot": 0.02},
       "cw_l2": {"epsilons": (0.05, 0.1, 0.25), "binary_search_steps": 2,
-                "steps": 4, "stepsize": 0.01, "confidence": 0.0,
+                "steps": 40, "stepsize": 1e-4, "confidence": 0.0,
                 "initial_const": 1.0},
+      "fmn_linf": {"epsilons": (0.25, 0.5, 1.0), "steps": 20},
+      "fmn_l2": {"epsilons": (0.05, 0.1, 0.25), "steps": 20},
+      "apgd_ce": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
+                  "restarts": 1},
+      "apgd_t": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
+                 "restarts": 1, "num_target_classes": 9},
+      "fab_t": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
+                "restarts": 1, "num_target_classes": 9},
+      "square": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf",
+                 "queries": 5000, "restarts": 1},
+      # Standard AutoAttack (jaxaudit.attacks.autoattack).
+      "autoattack": {"epsilons": (0.5, 1.0), "norm": "linf",
+                     "attacks": ",".join(autoattack_lib.SUBATTACKS),
+                     "steps": 100, "restarts": 1, "num_target_classes": 9,
+                     "queries": 5000},
+      # Points of each minimal-norm attack's robust-accuracy-vs-epsilon curve.
+      "curve_points": 16,
   })
 
 
@@ -76,9 +107,10 @@ def set_full_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
 
   Args:
     cfg: `config.attack`, changed in place.
-    linf: FGSM and PGD-L-inf epsilons (in 1/255).
+    linf: FGSM, PGD-L-inf, FMN-L-inf and AutoAttack (L-inf, standard)
+      epsilons (in 1/255).
     pgd_l2: PGD-L2 epsilons ([0, 1]-pixel units).
-    minimal_l2: DeepFool and C&W-L2 epsilons at which their minimal
+    minimal_l2: DeepFool, C&W-L2 and FMN-L2 epsilons at which their minimal
       perturbations are scored.
   """
   cfg.fgsm.epsilons = linf
@@ -95,6 +127,11 @@ def set_full_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
   cfg.cw_l2.binary_search_steps = 5
   cfg.cw_l2.steps = 50
   cfg.cw_l2.initial_const = 0.01
+  cfg.fmn_linf.epsilons = linf
+  cfg.fmn_l2.epsilons = minimal_l2
+  for name in ("fmn_linf", "fmn_l2"):
+    cfg[name].steps = 100
+  cfg.autoattack.epsilons = linf
 
 
 def attack_norm(name: str, section: ml_collections.ConfigDict) -> str:
@@ -149,10 +186,11 @@ def attack_names(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def gallery_attack(config: ml_collections.ConfigDict) -> str:
-  """The attack whose adversarials fill the gallery."""
-  names = attack_names(config)
-  return (config.attack.gallery_attack
-          if config.attack.gallery_attack in names else names[0])
+  """The attack whose adversarials fill the gallery ("" = none)."""
+  names = [n for n in attack_names(config) if n != "autoattack"]
+  if config.attack.gallery_attack in names:
+    return config.attack.gallery_attack
+  return names[0] if names else ""
 
 
 def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
@@ -185,10 +223,12 @@ def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
     produces += [
         ArtifactSpec(f"attack.adv_class.{name}", (num_eps,), "int64"),
         ArtifactSpec(f"attack.success.{name}", (num_eps,), "bool"),
-        ArtifactSpec(f"attack.min_norm.{name}", (), "float32"),
-        ArtifactSpec(f"attack.{_ADVERSARIAL}.{name}", (size, size, 3),
-                     "float32", large=True)]
-  return Contract(consumes=(Need("evaluate.prediction"),),
+        ArtifactSpec(f"attack.min_norm.{name}", (), "float32")]
+    if name != "autoattack":  # Its adversarials come from 4 sub-attacks.
+      produces.append(ArtifactSpec(f"attack.{_ADVERSARIAL}.{name}",
+                                   (size, size, 3), "float32", large=True))
+  return Contract(consumes=(Need("evaluate.prediction"),
+                            Need("evaluate.logits")),
                   produces=tuple(produces))
 
 
@@ -200,8 +240,10 @@ def _run_attack(ctx: StageContext, name: str, eps: np.ndarray,
 
   def step(state, batch):
     params, rng = state
-    attack = make_attack(model.logits_fn(params), name, section, eps)
-    result = attack(unit_images(batch["image"]), batch["label"],
+    logits_fn = model.logits_fn(params)
+    images = unit_images(batch["image"])
+    attack = make_attack(logits_fn, name, section, eps)
+    result = attack(images, _padding_fooled(logits_fn, images, batch),
                     example_keys(rng, batch["id"]))
     out = {"success": result.success.T, "norm": result.norm.T,
            "adv_class": result.adv_class.T, "min_norm": result.min_norm}
@@ -216,18 +258,134 @@ def _run_attack(ctx: StageContext, name: str, eps: np.ndarray,
       batch_size=ctx.batch_size, keep_on_disk=(_ADVERSARIAL,))
 
 
+def _run_autoattack(ctx: StageContext, eps: np.ndarray, eps_labels: list[str],
+                    attack_labels: np.ndarray, correct: np.ndarray
+                    ) -> tuple[dict, dict, dict[str, int]]:
+  """AutoAttack, each sub-attack only on the local examples still robust.
+
+  Returns:
+    (per-example results as `_run_attack`'s, per epsilon the robust accuracy
+    and seconds after each sub-attack, per epsilon how many examples the
+    black-box Square fooled that the white-box attacks missed).
+  """
+  settings = {k: v for k, v in ctx.config.attack.autoattack.items()
+              if k != "epsilons"}
+  with config_field("config.attack.autoattack"):
+    sub_attacks = autoattack_lib.plan(**settings)
+  model = ctx.model
+  n = len(ctx.data.ids)
+  local = {"success": np.zeros((n, len(eps)), bool),
+           "norm": np.zeros((n, len(eps)), np.float32),
+           "adv_class": np.repeat(attack_labels[:, None], len(eps), 1),
+           "min_norm": np.full(n, np.inf, np.float32)}
+  labelled = ctx.executor.reduce(float((ctx.data.labels >= 0).sum()))
+  stats, by_square = {}, {}
+  for e, (value, eps_label) in enumerate(zip(eps, eps_labels)):
+    remaining = np.flatnonzero(correct)
+    after, seconds = {}, {}
+    for i, (sub, attack) in enumerate(sub_attacks):
+      start = time.time()
+
+      def step(state, batch, attack=attack, i=i, value=value):
+        params, rng = state
+        keys = autoattack_lib.sub_attack_keys(example_keys(rng, batch["id"]),
+                                              i)
+        logits_fn = model.logits_fn(params)
+        images = unit_images(batch["image"])
+        result = attack(logits_fn, images,
+                        _padding_fooled(logits_fn, images, batch),
+                        jnp.asarray([value]), keys)
+        return {"success": result.success[0], "norm": result.norm[0],
+                "adv_class": result.adv_class[0]}
+
+      fooled = 0
+      total = ctx.executor.reduce(float(len(remaining)))
+      if total > 0:
+        out = ctx.executor.run(
+            f"autoattack_{e}_{sub}", step,
+            (ctx.params, jax.random.fold_in(ctx.rng, 0)),
+            {"image": ctx.data.images[remaining],
+             "label": attack_labels[remaining],
+             "id": ctx.data.ids[remaining].astype(np.int32)},
+            batch_size=_shrunk_batch(ctx.batch_size, int(total)),
+            ids=ctx.data.ids[remaining])
+        hit = out["success"].astype(bool)
+        rows = remaining[hit]
+        local["success"][rows, e] = True
+        local["norm"][rows, e] = out["norm"][hit]
+        local["adv_class"][rows, e] = out["adv_class"][hit]
+        remaining = remaining[~hit]
+        fooled = int(ctx.executor.reduce(float(hit.sum())))
+      after[sub] = ctx.executor.reduce(float(len(remaining))) / max(labelled, 1)
+      seconds[sub] = round(time.time() - start, 1)
+      if sub == "square":
+        by_square[eps_label] = fooled
+      logging.info("autoattack at %s: robust accuracy %.4f after %s (%.1f s)",
+                   eps_label, after[sub], sub, seconds[sub])
+    stats[eps_label] = {"robust_accuracy_after": after, "seconds": seconds}
+  found = np.where(local["success"], local["norm"], np.inf)
+  local["min_norm"] = found.min(axis=1).astype(np.float32)
+  return local, stats, by_square
+
+
+def _padding_fooled(logits_fn, images: jax.Array, batch: dict) -> jax.Array:
+  """The batch's labels [B], padding rows (`mask` False) given a class the
+  model does not predict: searches that stop once a whole batch is fooled
+  (APGD, DeepFool, Square) then never wait on them."""
+  logits = logits_fn(images)
+  wrong = (jnp.argmax(logits, -1) + 1) % logits.shape[-1]
+  return jnp.where(batch["mask"], batch["label"], wrong).astype(jnp.int32)
+
+
+def _shrunk_batch(batch_size: int, remaining: int) -> int:
+  """The batch for a sub-attack on `remaining` examples: at most
+  `batch_size`, else the next power of two (few compilations), so examples
+  already fooled cost no padding rows."""
+  return min(batch_size, 1 << max(remaining - 1, 0).bit_length())
+
+
 def _accuracy(values: np.ndarray, labelled: np.ndarray) -> float:
   return float(values[labelled].mean()) if labelled.any() else float("nan")
 
 
 def _flip_fields(taxonomy: judgement.Taxonomy, labels: np.ndarray,
-                 other: np.ndarray, sets) -> dict[str, np.ndarray]:
-  """The judgement of `other` where it flips a labelled example (False / -1
-  elsewhere)."""
+                 other: np.ndarray, sets, flipped: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+  """The judgement of `other` where `flipped` (False / -1 elsewhere)."""
   judged = taxonomy.judge(labels, other, sets)
-  flipped = (labels >= 0) & (other >= 0) & (other != labels)
   return {k: np.where(flipped, v, -1 if k == "wordnet_distance" else False)
           for k, v in judged.items()}
+
+
+def _curve(min_norm: np.ndarray, correct: np.ndarray, labelled: np.ndarray,
+           points: np.ndarray) -> list[float]:
+  """Robust accuracy at each epsilon from minimal perturbations: correct and
+  no adversarial within epsilon."""
+  total = max(int(labelled.sum()), 1)
+  return [float((labelled & correct & ~(min_norm <= p)).sum() / total)
+          for p in points]
+
+
+def _trust_probe(ctx: StageContext, attack_labels: np.ndarray) -> list[str]:
+  """Zero gradients, probability-like outputs, determinism (`attacks.trust`)."""
+  model = ctx.model
+
+  def step(params, batch):
+    return trust.probe(model.logits_fn(params), unit_images(batch["image"]),
+                       batch["label"])
+
+  local = ctx.executor.run("trust", step, ctx.params,
+                           {"image": ctx.data.images, "label": attack_labels},
+                           batch_size=ctx.batch_size)
+  reference = ctx.artifacts["evaluate.logits"]
+  gathered = ctx.executor.gather({
+      "zero_gradient": local["zero_gradient"],
+      "probability_like": local["probability_like"],
+      "change": np.abs(local["logits"] - reference).max(-1, initial=0.0),
+      "scale": np.abs(reference).max(-1, initial=0.0)})
+  return trust.model_warnings(gathered["zero_gradient"],
+                              gathered["probability_like"],
+                              gathered["change"], gathered["scale"])
 
 
 def run(ctx: StageContext) -> StageOutput:
@@ -241,44 +399,57 @@ def run(ctx: StageContext) -> StageOutput:
   # Unlabelled examples are attacked away from the model's own prediction.
   attack_labels = np.where(ctx.data.labels >= 0, ctx.data.labels,
                            prediction).astype(np.int32)
+  correct_local = prediction == attack_labels
   gathered = ctx.executor.gather({"label": ctx.data.labels,
                                   "prediction": prediction})
   labels = gathered["label"]
   labelled = labels >= 0
-  sets = taxonomy.label_sets(ctx.data, gathered["id"])
-  clean = _flip_fields(taxonomy, labels, gathered["prediction"], sets)
   correct = gathered["prediction"] == labels
+  sets = taxonomy.label_sets(ctx.data, gathered["id"])
+  clean = _flip_fields(taxonomy, labels, gathered["prediction"], sets,
+                       labelled & ~correct)
   summary = {
       "num_examples": int(labelled.sum()),
       "clean_accuracy": _accuracy(correct, labelled),
       "plausible_clean_accuracy": _accuracy(correct | clean["plausible"],
                                             labelled),
+      "misclassified_before_attack": int((labelled & ~correct).sum()),
       "robust_accuracy": {}, "plausible_robust_accuracy": {},
       "plausibility_of_flips": {}, "median_min_perturbation": {},
-      "epsilons": {}, "plausibility_sources": taxonomy.sources(),
+      "minimal_norm_curve": {}, "epsilons": {},
+      "plausibility_sources": taxonomy.sources(),
   }
   if not summary["plausibility_sources"]:
     summary["notes"] = [f"{judgement.NO_TAXONOMY}: plausible robust accuracy "
                         "equals robust accuracy (config.taxonomy)"]
   rows = local_rows(gathered["id"], ctx.data.ids)
-  records, results, artifacts = [], {}, {}
+  records, results, artifacts, curves, by_square = [], {}, {}, {}, {}
   for name in names:
     eps, eps_labels = epsilons(name, cfg[name])
-    store = (name == gallery_attack(ctx.config)
-             or f"attack.{_ADVERSARIAL}.{name}" in ctx.needed)
-    local = _run_attack(ctx, name, eps, attack_labels, store)
+    store = (name != "autoattack" and (
+        name == gallery_attack(ctx.config)
+        or f"attack.{_ADVERSARIAL}.{name}" in ctx.needed))
+    if name == "autoattack":
+      local, summary["autoattack"], by_square = _run_autoattack(
+          ctx, eps, eps_labels, attack_labels, correct_local)
+    else:
+      local = _run_attack(ctx, name, eps, attack_labels, store)
+    # Only correctly classified images can be flipped (the paper's flips).
+    local["success"] = local["success"] & correct_local[:, None]
+    local["correct_before"] = correct_local
+    local["min_norm"] = np.where(correct_local, local["min_norm"], np.nan)
     result = ctx.executor.gather({k: v for k, v in local.items()
-                                  if k != _ADVERSARIAL})
+                                  if k not in (_ADVERSARIAL, "correct_before")})
     results[name] = dict(result, eps=eps, eps_labels=eps_labels,
                          norm_type=attack_norm(name, cfg[name]))
     plain, plausible, flips = {}, {}, {}
     for e, eps_label in enumerate(eps_labels):
-      adv = result["adv_class"][:, e]
-      fields = _flip_fields(taxonomy, labels, adv, sets)
-      robust = adv == labels
+      flipped = result["success"][:, e]
+      adv = np.where(flipped, result["adv_class"][:, e], labels)
+      fields = _flip_fields(taxonomy, labels, adv, sets, flipped)
+      robust = correct & ~flipped
       plain[eps_label] = _accuracy(robust, labelled)
       plausible[eps_label] = _accuracy(robust | fields["plausible"], labelled)
-      flipped = (labels >= 0) & (adv != labels)
       flips[eps_label] = {"num_flipped": int(flipped.sum()), **{
           k: float(fields[k][flipped].mean()) if flipped.any() else float("nan")
           for k in _FLIP_REASONS}}
@@ -291,13 +462,23 @@ def run(ctx: StageContext) -> StageOutput:
     if name in attacks_lib.MINIMAL:
       summary["median_min_perturbation"][name] = _median_min(
           result["min_norm"], labelled & correct)
+      points = np.linspace(0.0, float(eps[-1]), int(cfg.curve_points) + 1)
+      accuracy = _curve(result["min_norm"], correct, labelled, points)
+      summary["minimal_norm_curve"][name] = {
+          "norm": results[name]["norm_type"], "epsilons": points.tolist(),
+          "robust_accuracy": accuracy}
+      curves[name] = {"norm_type": results[name]["norm_type"],
+                      "curve": lambda p, m=result["min_norm"]: _curve(
+                          m, correct, labelled, [p])[0]}
     artifacts[f"attack.adv_class.{name}"] = np.where(
         local["success"], local["adv_class"], -1).astype(np.int64)
     artifacts[f"attack.success.{name}"] = local["success"].astype(bool)
     artifacts[f"attack.min_norm.{name}"] = local["min_norm"].astype(np.float32)
     if store:
       artifacts[f"attack.{_ADVERSARIAL}.{name}"] = local[_ADVERSARIAL]
-  summary["warnings"] = trust_warnings(summary, results, cfg.tolerance)
+  summary["warnings"] = (
+      trust.attack_warnings(summary, results, cfg.tolerance, curves)
+      + trust.square_warnings(by_square) + _trust_probe(ctx, attack_labels))
   gallery = _gallery(ctx, results, gathered, artifacts)
   return StageOutput(
       summary=summary,
@@ -320,6 +501,7 @@ def _record_rows(ctx: StageContext, name: str, result: dict, e: int,
       "epsilon": np.full(n, float(result["eps"][e])),
       "epsilon_label": np.full(n, result["eps_labels"][e], dtype=object),
       "label": labels[rows],
+      "correct_before": local["correct_before"],
       "success": local["success"][:, e],
       "robust": robust[rows],
       "norm": local["norm"][:, e].astype(np.float64),
@@ -337,7 +519,7 @@ def _gallery(ctx: StageContext, results: dict, gathered: dict,
   examples, from the gallery attack's stored adversarials (no attack re-run)."""
   cfg = ctx.config.attack
   name = gallery_attack(ctx.config)
-  if cfg.gallery_size <= 0:
+  if cfg.gallery_size <= 0 or not name:
     return [], ""
   result = results[name]
   chosen = np.flatnonzero(result["success"][:, -1]
@@ -363,40 +545,3 @@ def _median_min(min_norm: np.ndarray, rows: np.ndarray) -> dict:
   return {"median": float(np.median(min_norm[found])) if found.any()
                     else float("nan"),
           "found": float(found.sum() / max(rows.sum(), 1))}
-
-
-def trust_warnings(summary: dict, results: dict, tolerance: float) -> list[str]:
-  """Signs of a broken attack or gradient masking (as AutoAttack checks).
-
-  Checks: adversarials inside their norm ball; robust accuracy at most the
-  clean one and non-increasing in epsilon; PGD-L-inf at least as strong as
-  FGSM at equal epsilons; the strongest attack flips some label.
-  """
-  warnings = []
-  clean = summary["clean_accuracy"]
-  robust = summary["robust_accuracy"]
-  for name, result in results.items():
-    accs = [robust[name][e] for e in result["eps_labels"]]
-    slack = 1e-4 if result["norm_type"] == "l2" else 1e-6
-    outside = result["norm"] > result["eps"][None, :] * (1 + 1e-4) + slack
-    if outside.any():
-      warnings.append(f"{name}: {int(outside.sum())} adversarials outside "
-                      "their epsilon ball")
-    if any(a > clean + tolerance for a in accs):
-      warnings.append(f"{name}: robust accuracy {max(accs):.3f} exceeds clean "
-                      f"accuracy {clean:.3f}")
-    if any(b > a + tolerance for a, b in zip(accs, accs[1:])):
-      warnings.append(f"{name}: robust accuracy increases with epsilon "
-                      f"({', '.join(f'{a:.3f}' for a in accs)}): possible "
-                      "gradient masking")
-    if clean > 0 and accs and accs[-1] >= clean and result["eps"][-1] > 0:
-      warnings.append(f"{name}: no label flipped even at the largest epsilon "
-                      f"({result['eps_labels'][-1]}): possible gradient masking")
-  if "fgsm" in robust and "pgd_linf" in robust:
-    for eps_label, fgsm_acc in robust["fgsm"].items():
-      pgd_acc = robust["pgd_linf"].get(eps_label)
-      if pgd_acc is not None and pgd_acc > fgsm_acc + tolerance:
-        warnings.append(f"pgd_linf weaker than fgsm at {eps_label} "
-                        f"({pgd_acc:.3f} > {fgsm_acc:.3f}): possible gradient "
-                        "masking")
-  return warnings

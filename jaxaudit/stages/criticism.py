@@ -4,9 +4,10 @@ In the model's penultimate feature space, each group's prototypes are the images
 that best summarise what the model treats as that group and its criticisms the
 images least well represented by them (`jaxaudit.criticism`). Groups are true or
 predicted classes, the taxonomy's superclasses (`config.taxonomy`) or everything
-at once. Where the attack stage ran, each group's criticisms are also ranked by
-their minimal adversarial distance (`attack.min_norm.<attack>`), so fragile
-atypical images surface first.
+at once. Where the attack stage ran, each group's correctly classified
+criticisms are also ranked by their minimal adversarial distance
+(`attack.min_norm.<attack>`), so fragile atypical images surface first; the
+misclassified ones are listed apart.
 """
 
 from __future__ import annotations
@@ -174,10 +175,15 @@ def run(ctx: StageContext) -> StageOutput:
       "group_sizes": {names[g]: int(selection.sizes[g]) for g in present},
   }
   if distance is not None:
+    # Only images the model classifies correctly have an adversarial
+    # distance (NaN for the others): they alone are ranked.
     summary["criticisms_by_adversarial_distance"] = {
-        names[g]: ids[report.by_distance(selection.criticisms[g],
-                                         distance)].tolist()
+        names[g]: ids[report.fragile(selection.criticisms[g],
+                                     distance)].tolist()
         for g in present}
+    summary["misclassified_criticisms"] = {
+        names[g]: ids[[r for r in selection.criticisms[g]
+                       if np.isnan(distance[r])]].tolist() for g in present}
   rows = _rows(selection, present, names, distance)
   local = np.isin(ids[rows["row"]], ctx.data.ids)
   records = {"id": ids[rows["row"]][local]}
@@ -194,7 +200,7 @@ def _rows(selection, present, names, distance) -> dict[str, list]:
   out = {k: [] for k in ("row", "group", "role", "rank", "witness",
                          "adversarial_distance", "adversarial_rank")}
   for g in present:
-    fragile = (list(report.by_distance(selection.criticisms[g], distance))
+    fragile = (report.fragile(selection.criticisms[g], distance).tolist()
                if distance is not None else [])
     for role, chosen in (("prototype", selection.prototypes[g]),
                          ("criticism", selection.criticisms[g])):
@@ -207,5 +213,6 @@ def _rows(selection, present, names, distance) -> dict[str, list]:
         out["adversarial_distance"].append(
             float(distance[row]) if distance is not None else float("nan"))
         out["adversarial_rank"].append(
-            fragile.index(row) if role == "criticism" and fragile else -1)
+            fragile.index(row) if role == "criticism" and row in fragile
+            else -1)
   return out

@@ -22,8 +22,10 @@ def test_contract(name):
   labels = jnp.argmax(logits_fn(images), -1)
   keys = jax.random.split(jax.random.key(2), 6)
   eps = jnp.asarray([0.05, 0.5])
-  kwargs = {"fgsm": {}, "cw_l2": {"steps": 3, "binary_search_steps": 2}}.get(
-      name, {"steps": 2})
+  kwargs = {"fgsm": {}, "cw_l2": {"steps": 3, "binary_search_steps": 2},
+            "square": {"queries": 5},
+            "autoattack": {"steps": 2, "queries": 5,
+                           "num_target_classes": 3}}.get(name, {"steps": 2})
   result = jax.jit(lambda *a: attacks.ATTACKS.get(name)(logits_fn, *a,
                                                         **kwargs))(
                                                             images, labels,

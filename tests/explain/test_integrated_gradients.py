@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxaudit.explain import integrated_gradients as ig
 from tiny_model import images, make_logits_fn

@@ -2,7 +2,6 @@
 real models, with independent examples."""
 
 import jax
-import jax.numpy as jnp
 
 
 def make_logits_fn(seed: int = 0, size: int = 8, classes: int = 5):

@@ -1,6 +1,5 @@
 """EfficientNet-Lite0: the shipped weights classify real photos; Flax == torch."""
 
-import os
 
 import jax
 import jax.numpy as jnp

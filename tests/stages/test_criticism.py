@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CIFAR_DIR, ROOT, require_shared
+from conftest import CIFAR_DIR, require_shared
 from jaxaudit import classes
 from jaxaudit import job_config
 from jaxaudit import pipeline

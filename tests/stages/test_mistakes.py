@@ -3,7 +3,6 @@
 
 import json
 import os
-import types
 
 import numpy as np
 import pandas as pd

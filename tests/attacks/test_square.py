@@ -1,0 +1,117 @@
+"""Square Attack (L-inf and L2) on the pretrained CIFAR ResNet-20: labels flip
+inside the ball using outputs only, the schedule and the L2 pattern are the
+paper's, results do not depend on the batch."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from attack_fixtures import check_in_ball, cifar
+from jaxaudit.attacks import apgd, square
+from jaxaudit.errors import ParameterError
+
+N = 8
+QUERIES = 150
+LINF = (1 / 255, 4 / 255, 16 / 255)
+L2 = (0.1, 0.5, 2.0)
+
+
+@functools.cache
+def _run(norm: str, reverse: bool = False, rounded: bool = False,
+         attack=square.square, **hyperparameters):
+  """`attack` jitted on the first N fixture images -> (AttackResult of arrays,
+  labels); `rounded` puts a zero-gradient rounding after the model."""
+  model, params, images, labels, keys = cifar()
+  images, labels, keys = images[:N], labels[:N], keys[:N]
+  if reverse:
+    images, labels, keys = images[::-1], labels[::-1], keys[::-1]
+  logits_fn = model.logits_fn(params)
+  if rounded:  # Masks every input gradient (d round / dx = 0).
+    logits_fn = lambda x, f=logits_fn: jnp.round(f(x) * 4.0)
+  epsilons = LINF if norm == "linf" else L2
+  fn = jax.jit(functools.partial(attack, logits_fn, norm=norm,
+                                 **hyperparameters))
+  result = fn(images, labels, jnp.asarray(epsilons, jnp.float32), keys)
+  return jax.tree.map(np.asarray, result), np.asarray(labels)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_square_flips_labels_inside_the_ball(norm):
+  result, labels = _run(norm, queries=QUERIES)
+  _, _, images, _, _ = cifar()
+  epsilons = LINF if norm == "linf" else L2
+  check_in_ball(result, images[:N], epsilons, norm)
+  np.testing.assert_array_equal(result.success,
+                                result.adv_class != labels[None])
+  robust = (result.adv_class == labels[None]).mean(axis=1)
+  assert (np.diff(robust) <= 0).all(), robust
+  assert robust[-1] <= 0.25 and robust[0] > robust[-1], robust
+  if norm == "l2":  # The L2 search always uses its whole budget.
+    unfooled = ~result.success
+    np.testing.assert_allclose(result.norm[unfooled],
+                               np.broadcast_to(np.asarray(L2)[:, None],
+                                               unfooled.shape)[unfooled],
+                               rtol=0.05)
+
+
+def test_square_needs_no_gradients():
+  """Behind a rounding every gradient is zero: APGD is stuck, Square is not."""
+  result, labels = _run("linf", rounded=True, queries=QUERIES)
+  blind, _ = _run("linf", rounded=True, attack=apgd.apgd_ce, steps=10)
+  fooled = result.success[-1].mean()
+  assert fooled >= 0.5 and fooled > blind.success[-1].mean(), (
+      fooled, blind.success[-1].mean())
+
+
+def test_square_does_not_depend_on_the_batch():
+  forward, _ = _run("l2", queries=20)
+  backward, _ = _run("l2", reverse=True, queries=20)
+  np.testing.assert_array_equal(backward.success[:, ::-1], forward.success)
+  np.testing.assert_allclose(backward.clipped[:, ::-1], forward.clipped,
+                             atol=1e-5)
+
+
+def test_schedule_is_the_papers():
+  """p halves after 10, 50, 200, 500, 1k, 2k, 4k, 6k and 8k of 10k queries."""
+  p = [float(square.fraction(q, 10000, 0.8)) for q in
+       (0, 10, 11, 50, 51, 8000, 8001, 9999)]
+  np.testing.assert_allclose(p, [0.8, 0.8, 0.4, 0.4, 0.2, 0.8 / 256,
+                                 0.8 / 512, 0.8 / 512])
+  assert float(square.fraction(1000, 5000, 0.8)) == pytest.approx(0.8 / 32)
+
+
+def _rectangle(height, width):
+  """The paper's concentric squares, drawn ring by ring."""
+  out = np.zeros((height, width))
+  for k in range(max(height // 2, width // 2) + 1):
+    top, left = height // 2 - k, width // 2 - k
+    out[max(top, 0):top + 2 * k + 1, max(left, 0):left + 2 * k + 1] += (
+        1.0 / (k + 1) ** 2)
+  return out / np.sqrt((out ** 2).sum())
+
+
+@pytest.mark.parametrize("size", [3, 4, 7, 29])
+def test_l2_pattern_is_the_papers(size):
+  top_half = _rectangle(size // 2, size)
+  bottom_half = _rectangle(size - size // 2, size)
+  expected = np.concatenate([top_half, -bottom_half]) / np.sqrt(2.0)
+  for transpose in (False, True):
+    got = np.asarray(square.pattern((32, 32), jnp.int32(2), jnp.int32(1),
+                                    jnp.int32(size), transpose))
+    want = np.zeros((32, 32))
+    want[2:2 + size, 1:1 + size] = expected.T if transpose else expected
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,value", [("norm", "l1"), ("queries", 0),
+                                        ("restarts", 0), ("p_init", 0.0),
+                                        ("p_init", 1.5)])
+def test_bad_parameters(name, value):
+  with pytest.raises(ParameterError) as error:
+    square.square(lambda x: jnp.zeros((x.shape[0], 3)),
+                  jnp.zeros((1, 4, 4, 3)), jnp.zeros(1, int), jnp.ones(1),
+                  jax.random.split(jax.random.key(0), 1), **{name: value})
+  assert error.value.parameter == name

@@ -331,10 +331,16 @@ def _run_autoattack(ctx: StageContext, eps: np.ndarray, eps_labels: list[str],
 def _padding_fooled(logits_fn, images: jax.Array, batch: dict) -> jax.Array:
   """The batch's labels [B], padding rows (`mask` False) given a class the
   model does not predict: searches that stop once a whole batch is fooled
-  (APGD, DeepFool, Square) then never wait on them."""
-  logits = logits_fn(images)
-  wrong = (jnp.argmax(logits, -1) + 1) % logits.shape[-1]
-  return jnp.where(batch["mask"], batch["label"], wrong).astype(jnp.int32)
+  (APGD, DeepFool, Square) then never wait on them. Full batches, the usual
+  case, skip the extra forward pass."""
+  labels = batch["label"].astype(jnp.int32)
+
+  def relabel():
+    logits = logits_fn(images)
+    wrong = (jnp.argmax(logits, -1) + 1) % logits.shape[-1]
+    return jnp.where(batch["mask"], labels, wrong.astype(jnp.int32))
+
+  return jax.lax.cond(jnp.all(batch["mask"]), lambda: labels, relabel)
 
 
 def _shrunk_batch(batch_size: int, remaining: int) -> int:

@@ -39,6 +39,9 @@ def base_config() -> ml_collections.ConfigDict:
       "dir": "",  # A folder of images (ImageNet names or class subfolders).
       "npz": "",  # An .npz with images uint8 [N, H, W, 3] and labels [N].
       "tfds_name": "",  # A prepared TFDS dataset, read with tfds.data_source.
+      # Data shipped with a dependency: "digits" (scikit-learn's handwritten
+      # digits, 16x16 RGB; splits "train" and "test").
+      "builtin": "",
       "split": "validation",
       "tfds_data_dir": "",
       "num_examples": 0,  # 0 = all; N = the first N in a fixed order.

@@ -212,7 +212,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
 def _data_name(data_config, source: sources.Source) -> str:
   if isinstance(source, sources.ArraySource):
     return f"{len(source.files)} images in memory"
-  for field in ("dir", "npz", "tfds_name"):
+  for field in sources.DATA_FIELDS:
     if data_config.get(field):
       return f"{field}={data_config[field]}"
   return "scikit-image demo photos"

@@ -1,5 +1,5 @@
-"""Where examples come from: a folder, an .npz, a TFDS dataset, arrays in memory
-or the demo photos.
+"""Where examples come from: a folder, an .npz, a TFDS dataset, arrays in memory,
+the demo photos or scikit-learn's digits.
 
 A source lists its examples (a name and an integer label, -1 when unknown) and
 decodes any one of them on demand, so every process can read only its own slice
@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxaudit import classes
 from jaxaudit.data import decode
+from jaxaudit.data import digits
 from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import Preprocessing
 
@@ -188,6 +189,17 @@ class TfdsSource:
     return self._source[index]
 
 
+class DigitsSource(ArraySource):
+  """One split of scikit-learn's handwritten digits (`jaxaudit.data.digits`),
+  16 x 16 RGB, classes "zero" ... "nine"."""
+
+  def __init__(self, split: str):
+    images, labels = digits.digit_images(split)
+    super().__init__(images, labels,
+                     [f"digits/{split}[{i}]" for i in range(len(images))],
+                     digits.CLASS_NAMES)
+
+
 _DEMO_LABELS = os.path.join(os.path.dirname(__file__), "demo_images.json")
 
 
@@ -210,20 +222,29 @@ class DemoSource:
     return decode.decode_image(os.path.join(self.root, self.files[index]), prep)
 
 
+DATA_FIELDS = ("dir", "npz", "tfds_name", "builtin")
+
+
 def build_source(data_config, class_names: tuple[str, ...] | None) -> Source:
-  """The source named by `config.data` (dir, npz or tfds_name; else the demo).
+  """The source named by `config.data` (dir, npz, tfds_name or builtin; else
+  the demo photos).
 
   Args:
     data_config: `config.data`.
     class_names: the model's classes (None: the model declares none).
   """
-  chosen = [f for f in ("dir", "npz", "tfds_name") if data_config.get(f)]
+  chosen = [f for f in DATA_FIELDS if data_config.get(f)]
   if len(chosen) > 1:
-    raise ConfigError("config.data: set only one of dir, npz, tfds_name; got "
-                      + ", ".join(chosen))
+    raise ConfigError("config.data: set only one of " + ", ".join(DATA_FIELDS)
+                      + "; got " + ", ".join(chosen))
   if not chosen:
     return DemoSource()
   field = chosen[0]
+  if field == "builtin":
+    if data_config.builtin != "digits":
+      raise ConfigError(f"config.data.builtin: unknown '{data_config.builtin}';"
+                        " valid: digits")
+    return DigitsSource(data_config.get("split", "test"))
   if field == "dir":
     return FolderSource(os.path.expanduser(data_config.dir), class_names)
   if field == "npz":

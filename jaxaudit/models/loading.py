@@ -58,6 +58,9 @@ def _builtin(name: str) -> tuple[Classifier, Params | None]:
   entry = MODELS.get(name)
   classifier = entry.make_classifier(name)
 
+  if entry.convert is None:
+    return classifier, None
+
   def convert_state_dict(state):
     return entry.convert(convert.StateDict(state), name)
 

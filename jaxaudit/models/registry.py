@@ -18,12 +18,14 @@ class ModelEntry:
 
   Attributes:
     make_classifier: registry name -> `Classifier`.
-    convert: (torch-named `convert.StateDict`, registry name) -> Flax variables.
+    convert: (torch-named `convert.StateDict`, registry name) -> Flax
+      variables; None for a model whose weights are saved under its own
+      param paths.
     default_checkpoint: registry name -> the path of weights an installed
       package ships, if any.
   """
   make_classifier: Callable[[str], Classifier]
-  convert: Callable[[Any, str], Params]
+  convert: Callable[[Any, str], Params] | None
   default_checkpoint: Callable[[str], str] | None = None
 
 
@@ -34,4 +36,5 @@ MODELS = Registry("model", "config.model.name", {
        for d in (18, 34, 50, 101, 152)},
     **{f"cifar_resnet{d}": "jaxaudit.models.cifar_resnet:ENTRY"
        for d in (20, 32, 44, 56, 110)},
+    "digits_cnn": "jaxaudit.models.digits_cnn:ENTRY",
 })

@@ -1,0 +1,45 @@
+"""The shipped test model (`digits_cnn`) on real scikit-learn test digits: what
+the attack, explanation, criticism and SIS tests run on in any clone."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxaudit import sharding
+from jaxaudit.data import digits as digits_data
+from jaxaudit.models import load_model
+
+# `configs/digits.py` with the shipped model; add --workdir and overrides.
+JOB_ARGS = ("--config=configs/digits.py",)
+
+
+@functools.cache
+def model_and_params():
+  """(classifier, params) of the committed `digits_cnn` weights."""
+  return load_model(ml_collections.ConfigDict(dict(name="digits_cnn")))
+
+
+@functools.cache
+def digits(n: int = 64):
+  """(classifier, params, images float32 [n, 16, 16, 3] in [0, 1], labels
+  int32 [n], per-example keys [n]) of the first n test digits."""
+  model, params = model_and_params()
+  images, labels = digits_data.digit_images("test")
+  x = jnp.asarray(images[:n], jnp.float32) / 255.0
+  y = jnp.asarray(labels[:n].astype(np.int32))
+  keys = sharding.example_keys(jax.random.key(0), jnp.arange(n))
+  return model, params, x, y, keys
+
+
+def digits_npz(folder, n: int = 96, split: str = "test") -> str:
+  """The first n digits of a split as an .npz (images, labels, classes) in
+  `folder`, for tests of the .npz path; returns its path."""
+  import os  # pylint: disable=g-import-not-at-top
+  images, labels = digits_data.digit_images(split)
+  path = os.path.join(str(folder), f"digits-{split}-{n}.npz")
+  np.savez(path, images=images[:n], labels=labels[:n],
+           classes=np.asarray(digits_data.CLASS_NAMES))
+  return path

@@ -20,13 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from sklearn.datasets import load_digits
 
 import jaxaudit
 from jaxaudit import compile_options, conv_layout
+from jaxaudit.data import digits
 
-NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven",
-         "eight", "nine")
+NAMES = digits.CLASS_NAMES
 
 
 class DigitNet(nn.Module):
@@ -38,13 +37,6 @@ class DigitNet(nn.Module):
     x = nn.relu(nn.Conv(64, (3, 3), strides=2)(x))
     features = x.mean((1, 2))
     return nn.Dense(len(NAMES))(features), features
-
-
-def digits() -> tuple[np.ndarray, np.ndarray]:
-  """uint8 [1797, 16, 16, 3] images and int [1797] labels."""
-  data = load_digits()
-  images = np.kron(data.images / 16.0, np.ones((2, 2)))[..., None].repeat(3, -1)
-  return np.round(images * 255).astype(np.uint8), data.target
 
 
 def train(model: jaxaudit.Classifier, images: np.ndarray, labels: np.ndarray,
@@ -88,9 +80,9 @@ def main() -> None:
                       help="held-out digits to audit")
   args = parser.parse_args()
 
-  images, labels = digits()
-  train_x, train_y = images[:-500], labels[:-500]
-  test_x, test_y = images[-500:][:args.audit], labels[-500:][:args.audit]
+  train_x, train_y = digits.digit_images("train")
+  test_x, test_y = digits.digit_images("test")
+  test_x, test_y = test_x[:args.audit], test_y[:args.audit]
   model = jaxaudit.Classifier.from_linen(
       DigitNet(), input_size=16, class_names=NAMES,
       normalization=jaxaudit.Normalization(mean=0.2, std=0.35),

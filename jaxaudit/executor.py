@@ -38,23 +38,18 @@ class Executor:
     ids: int64 [n] this process's global example ids (sorted).
   """
 
-  def __init__(self, mesh: Mesh, ids: np.ndarray, root: str, shard_size: int,
-               fail_after_shards: int = 0):
+  def __init__(self, mesh: Mesh, ids: np.ndarray, root: str, shard_size: int):
     """Args:
       mesh: the device mesh (axis `data`).
       ids: this process's global example ids, sorted.
       root: folder of this stage's shards (`<workdir>/shards/<stage>`).
       shard_size: process-local examples per resumable shard (0: no resume;
         outputs are still written, as one shard, for `keep_on_disk`).
-      fail_after_shards: fault injection for tests: exit after computing this
-        many shards (0 = never).
     """
     self.mesh = mesh
     self.ids = np.asarray(ids, np.int64)
     self._root = root
     self._shard_size = shard_size
-    self._fail_after = fail_after_shards
-    self._computed = 0
 
   def run(self, name: str, step: Callable[[Any, sharding.Batch],
                                            sharding.Batch],
@@ -107,10 +102,6 @@ class Executor:
         if not _NAME.match(key):
           raise ValueError(f"executor: output name {key!r}")
       parts.append(store.save(k, ids[lo:hi], out))
-      self._computed += 1
-      if (self._fail_after and self._computed >= self._fail_after
-          and k + 1 < num_shards):
-        os._exit(75)  # Simulates a kill: no cleanup, no flush.
     return self._assemble(parts, bounds, keep_on_disk)
 
   @staticmethod

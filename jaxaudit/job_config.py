@@ -51,7 +51,6 @@ def base_config() -> ml_collections.ConfigDict:
   })
   config.resume = ml_collections.ConfigDict({
       "shard_size": 1024,  # Process-local examples per resumable shard; 0 = off.
-      "fail_after_shards": 0,  # Fault injection for tests: exit after N shards.
   })
   config.records = ml_collections.ConfigDict({"format": "parquet"})
   # The one judgement of which labels a person accepts (attack, mistakes,

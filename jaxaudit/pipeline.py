@@ -39,8 +39,6 @@ CONFIG_FILE = "config.json"
 ARTIFACT_INDEX = "artifacts-p{:05d}.json"  # Per process: its rows' files.
 # Stages that judge labels with `config.taxonomy`.
 TAXONOMY_STAGES = frozenset({"attack", "mistakes", "criticism"})
-# Fields that may differ between a killed run and its resumption.
-_RESUME_EXEMPT = ("resume.fail_after_shards",)
 
 
 def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
@@ -55,8 +53,7 @@ def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
-    changed = sorted(k for k in _diff(previous, resolved)
-                     if k not in _RESUME_EXEMPT)
+    changed = sorted(_diff(previous, resolved))
     if changed:
       raise ConfigError(
           f"--workdir {workdir} holds results of another config (differs in "
@@ -178,8 +175,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   for name in stage_names:
     logging.info("stage %s", name)
     executor = Executor(mesh, data.ids, os.path.join(workdir, "shards", name),
-                        config.resume.shard_size,
-                        config.resume.fail_after_shards)
+                        config.resume.shard_size)
     ctx = StageContext(config=config, model=classifier, params=params,
                        data=data, mesh=mesh, rng=stage_rng(config.seed, name),
                        executor=executor,

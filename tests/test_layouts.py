@@ -5,15 +5,16 @@ import json
 
 import pytest
 
-from conftest import assert_same_summary, launch_local, run_job, synthetic_npz
+from conftest import assert_same_summary, launch_local, run_job
 
 ALL_STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
 
 
-def _args(npz):
-  return ["--config=configs/cifar10_resnet20.py", f"--config.data.npz={npz}",
-          "--config.model.random_init_seed=0", "--config.batch_size=16",
-          f"--config.stages={ALL_STAGES}", "--config.resume.shard_size=24",
+def _args():
+  """The shipped test model on 50 real digits, every stage, 24-example shards."""
+  return ["--config=configs/digits.py", "--config.data.num_examples=50",
+          "--config.batch_size=16", f"--config.stages={ALL_STAGES}",
+          "--config.resume.shard_size=24",
           "--config.criticism.num_prototypes=3",
           "--config.criticism.num_criticisms=2", "--config.explain.ig.probes=0"]
 
@@ -21,17 +22,16 @@ def _args(npz):
 @pytest.mark.slow
 @pytest.mark.multiprocess
 def test_every_stage_same_summary_on_every_layout(tmp_path):
-  npz = synthetic_npz(tmp_path, n=50)
   summaries = {}
   for devices in (1, 8):
     workdir = tmp_path / f"devices{devices}"
-    result = run_job(_args(npz) + [f"--workdir={workdir}"], devices=devices,
+    result = run_job(_args() + [f"--workdir={workdir}"], devices=devices,
                      timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     summaries[f"{devices} devices"] = json.loads(
         (workdir / "summary.json").read_text())
   workdir = tmp_path / "processes2"
-  result = launch_local(_args(npz) + [f"--workdir={workdir}"], timeout=1500)
+  result = launch_local(_args() + [f"--workdir={workdir}"], timeout=1500)
   logs = "".join(p.read_text()[-1500:] for p in (workdir / "logs").glob("*.log"))
   assert result.returncode == 0, logs
   summaries["2 processes x 4"] = json.loads((workdir / "summary.json").read_text())

@@ -4,14 +4,13 @@ job) give the same summary.json as one process."""
 import pandas as pd
 import pytest
 
-from conftest import launch_local, run_job, synthetic_npz
+from conftest import launch_local, run_job
 
 
 @pytest.mark.multiprocess
 def test_two_processes_match_one(tmp_path):
-  npz = synthetic_npz(tmp_path, n=77)
-  args = ["--config=configs/cifar10_resnet20.py", f"--config.data.npz={npz}",
-          "--config.model.random_init_seed=0", "--config.batch_size=16",
+  args = ["--config=configs/digits.py", "--config.stages=evaluate",
+          "--config.data.num_examples=77", "--config.batch_size=16",
           "--config.resume.shard_size=24"]
   single = tmp_path / "single"
   result = run_job(args + [f"--workdir={single}"])

@@ -1,11 +1,13 @@
 """Contract tests over every registry entry: each model builds and maps [0, 1]
-images to logits and features; each stage has a config section and a `run`."""
+images to logits and features, one example's logits depending on that example
+alone; each stage has a config section and a `run`."""
 
 import inspect
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
 from jaxaudit import job_config
@@ -19,13 +21,38 @@ from jaxaudit.stages import STAGES
 def test_every_model_maps_images_to_logits_and_features(name):
   entry = MODELS.get(name)
   model = entry.make_classifier(name)
-  size = 32 if model.label_space == "cifar10" else 64
+  size = _input_size(model)
   x = jnp.full((2, size, size, 3), 0.5)
   variables = jax.eval_shape(model.init_fn, jax.random.key(0))
   logits, features = jax.eval_shape(model.logits_and_features, variables, x)
   assert logits.shape == (2, model.num_classes)
   assert features.ndim == 2 and features.shape[0] == 2
   assert len(model.class_names) == model.num_classes
+
+
+def _input_size(model) -> int:
+  return min(model.input_size, 32 if model.label_space == "cifar10" else 64)
+
+
+# One entry of each architecture module (the others differ in depth or width).
+@pytest.mark.parametrize("name", ["digits_cnn", "cifar_resnet20", "resnet18",
+                                  "efficientnet_lite0"])
+def test_logits_depend_on_each_example_alone(name):
+  """Evaluation-mode models: changing one image changes its own logits and no
+  other row's (the executor pads and shards batches, so a model mixing rows,
+  e.g. BatchNorm in training mode, would make results depend on the layout)."""
+  model = MODELS.get(name).make_classifier(name)
+  params = jax.jit(model.init_fn)(jax.random.key(0))
+  size = _input_size(model)
+  x = jax.random.uniform(jax.random.key(1), (3, size, size, 3))
+  run = jax.jit(model.logits_and_features)
+  logits, features = run(params, x)
+  changed, changed_features = run(params, x.at[2].set(1.0 - x[2]))
+  assert logits.shape == (3, model.num_classes) and features.shape[0] == 3
+  np.testing.assert_array_equal(changed[:2], logits[:2])
+  np.testing.assert_array_equal(changed_features[:2], features[:2])
+  assert float(jnp.abs(changed[2] - logits[2]).max()) > 1e-4
+  assert bool(jnp.isfinite(logits).all())
 
 
 @pytest.mark.parametrize("name", STAGES.names())

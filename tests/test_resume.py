@@ -2,23 +2,40 @@
 and the summary equals an uninterrupted run's byte for byte."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 
-from conftest import run_job, synthetic_npz
+from conftest import ROOT, run_job
+from digits_model import digits_npz
+import faulty_job
 
 
 def _args(npz, workdir, *extra):
-  return ["--config=configs/cifar10_resnet20.py", f"--workdir={workdir}",
-          f"--config.data.npz={npz}", "--config.model.random_init_seed=0",
-          "--config.batch_size=16", "--config.resume.shard_size=20", *extra]
+  """The shipped test model on an .npz of real digits, 20-example shards."""
+  return ["--config=configs/digits.py", "--config.stages=evaluate",
+          f"--workdir={workdir}", "--config.data.builtin=",
+          f"--config.data.npz={npz}", "--config.batch_size=16",
+          "--config.resume.shard_size=20", *extra]
+
+
+def _run_killed(args, commits):
+  """Runs the job through tests/faulty_job.py, killed after `commits` shards."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tests", "faulty_job.py"),
+       str(commits), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+      timeout=600, check=False)
 
 
 def test_killed_run_resumes_to_the_same_summary(tmp_path):
-  npz = synthetic_npz(tmp_path, n=96)
+  npz = digits_npz(tmp_path, n=96)
   killed = tmp_path / "killed"
-  result = run_job(_args(npz, killed, "--config.resume.fail_after_shards=2"))
-  assert result.returncode == 75, result.stderr[-2000:]
+  result = _run_killed(_args(npz, killed), commits=2)
+  assert result.returncode == faulty_job.KILLED, result.stderr[-2000:]
   assert not (killed / "summary.json").exists()
   shard_dir = killed / "shards" / "evaluate" / "forward"
   first = {str(p.relative_to(shard_dir)): p.stat().st_mtime_ns
@@ -46,7 +63,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path):
 
 
 def test_repeated_runs_are_byte_identical(tmp_path):
-  npz = synthetic_npz(tmp_path, n=40)
+  npz = digits_npz(tmp_path, n=40)
   outputs = []
   for name in ("a", "b"):
     assert run_job(_args(npz, tmp_path / name)).returncode == 0

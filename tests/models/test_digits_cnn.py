@@ -1,0 +1,50 @@
+"""The shipped test model: its committed weights load through the bounded
+reader, classify real held-out digits, and are what the training script makes."""
+
+import os
+
+import ml_collections
+import pytest
+
+from jaxaudit.errors import DataError
+from jaxaudit.models import digits_cnn, load_model
+from scripts import make_test_model
+
+
+def _committed():
+  return load_model(ml_collections.ConfigDict(dict(name="digits_cnn")))
+
+
+def test_committed_weights_are_small_and_accurate():
+  assert os.path.getsize(digits_cnn.WEIGHTS) < 200_000
+  model, params = _committed()
+  assert model.class_names[:2] == ("zero", "one")
+  assert make_test_model.test_accuracy(params) >= 0.93
+
+
+def test_training_script_reproduces_the_committed_accuracy():
+  """The script is deterministic; the committed file's accuracy is reproduced
+  (to one test digit: another CPU's vector width may round a sum differently
+  during the 1,500 training steps)."""
+  trained, losses = make_test_model.train()
+  assert losses[-50:].mean() < 0.1 * losses[:10].mean()
+  _, committed = _committed()
+  assert abs(make_test_model.test_accuracy(trained)
+             - make_test_model.test_accuracy(committed)) <= 1 / 500 + 1e-9
+
+
+def test_corrupt_weights_are_refused_with_the_file_named(tmp_path):
+  data = bytearray(open(digits_cnn.WEIGHTS, "rb").read())
+  path = tmp_path / "digits_cnn.msgpack"
+  path.write_bytes(bytes(data[:len(data) // 2]))
+  with pytest.raises(DataError, match="digits_cnn.msgpack"):
+    load_model(ml_collections.ConfigDict(dict(name="digits_cnn",
+                                              checkpoint=str(path))))
+
+
+def test_untrained_model_is_near_chance():
+  """The accuracy check above is not vacuous: random weights score ~10%."""
+  model, params = load_model(ml_collections.ConfigDict(dict(
+      name="digits_cnn", random_init_seed=0)))
+  assert make_test_model.test_accuracy(params) < 0.3
+  assert model.num_classes == 10

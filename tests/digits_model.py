@@ -2,6 +2,8 @@
 the attack, explanation, criticism and SIS tests run on in any clone."""
 
 import functools
+import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,25 @@ from jaxaudit.models import load_model
 
 # `configs/digits.py` with the shipped model; add --workdir and overrides.
 JOB_ARGS = ("--config=configs/digits.py",)
+# Digits a person might confuse, as a `config.taxonomy.superclass` map; two,
+# unlisted, stands alone.
+GROUPS = {"one": "stroke", "four": "stroke", "seven": "stroke",
+          "three": "curl", "five": "curl", "eight": "curl", "nine": "curl",
+          "zero": "loop", "six": "loop"}
+
+
+def group_of(label: int) -> str:
+  """The `GROUPS` group of a class index (its own name if unlisted)."""
+  name = digits_data.CLASS_NAMES[label]
+  return GROUPS.get(name, name)
+
+
+def write_groups(folder) -> str:
+  """Writes `GROUPS` as JSON into `folder`; returns the path."""
+  path = os.path.join(str(folder), "groups.json")
+  with open(path, "w") as f:
+    json.dump(GROUPS, f)
+  return path
 
 
 @functools.cache
@@ -37,7 +58,6 @@ def digits(n: int = 64):
 def digits_npz(folder, n: int = 96, split: str = "test") -> str:
   """The first n digits of a split as an .npz (images, labels, classes) in
   `folder`, for tests of the .npz path; returns its path."""
-  import os  # pylint: disable=g-import-not-at-top
   images, labels = digits_data.digit_images(split)
   path = os.path.join(str(folder), f"digits-{split}-{n}.npz")
   np.savez(path, images=images[:n], labels=labels[:n],

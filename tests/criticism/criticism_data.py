@@ -1,22 +1,19 @@
-"""Real CIFAR-10 ResNet-20 features for the criticism tests (a fixture)."""
+"""Real features for the criticism tests (a fixture): the shipped digits
+model's penultimate layer on scikit-learn's test digits, all offline."""
 
-import os
-
-import ml_collections
 import numpy as np
 import pytest
 
-from conftest import CIFAR_DIR, require_shared
-from jaxaudit.models import load_model
+from digits_model import model_and_params
+from jaxaudit.data import digits
 
 
 @pytest.fixture(scope="session")
-def cifar_features():
-  """Penultimate ResNet-20 features [300, 64] and labels of real test images."""
-  data = np.load(require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz")))
-  model, params = load_model(ml_collections.ConfigDict(dict(
-      name="cifar_resnet20", checkpoint=require_shared(
-          os.path.join(CIFAR_DIR, "resnet20.th")))))
-  images = data["images"][:300].astype(np.float32) / 255.0
-  features = np.asarray(model.features(params, images))
-  return features, np.asarray(data["labels"][:300])
+def digit_features():
+  """Penultimate `digits_cnn` features float32 [500, 64] and labels [500] of
+  the 500 test digits."""
+  model, params = model_and_params()
+  images, labels = digits.digit_images("test")
+  features = np.asarray(model.features(params, images.astype(np.float32)
+                                       / 255.0))
+  return features, np.asarray(labels)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from criticism_data import cifar_features  # noqa: F401 (fixture)
+from criticism_data import digit_features  # noqa: F401 (fixture)
 from benchmarks import mmd_critic_reference as ref
 from jaxaudit import criticism
 
@@ -26,8 +26,8 @@ def test_clustered_data_with_outliers(seed, scale, regularizer):
     assert set(range(1188, 1200)) <= set(got.tolist())
 
 
-def test_real_cifar_features(cifar_features):
-  x = cifar_features[0]
+def test_real_digit_features(digit_features):
+  x = digit_features[0]
   gamma = float(np.float32(criticism.median_gamma(x)))
   kernel = ref.kernel_matrix(x, gamma)
   protos = criticism.select_prototypes(x, 10, gamma)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from criticism_data import cifar_features  # noqa: F401 (fixture)
+from criticism_data import digit_features  # noqa: F401 (fixture)
 from benchmarks import mmd_critic_reference as ref
 from jaxaudit.criticism import kernel
 
@@ -34,8 +34,8 @@ def test_row_sums_match_dense_float64_over_many_tiles():
   assert not sums[:, 300:].any() and not sums[1, 100:].any()
 
 
-def test_median_gamma_is_inverse_median_of_distinct_pairs(cifar_features):
-  x = cifar_features[0][:120].astype(np.float64)
+def test_median_gamma_is_inverse_median_of_distinct_pairs(digit_features):
+  x = digit_features[0][:120].astype(np.float64)
   d2 = ((x[:, None] - x[None]) ** 2).sum(-1)[np.triu_indices(120, 1)]
   np.testing.assert_allclose(kernel.median_gamma(x), 1 / np.median(d2),
                              rtol=1e-9)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from criticism_data import cifar_features  # noqa: F401 (fixture)
+from criticism_data import digit_features  # noqa: F401 (fixture)
 from benchmarks import mmd_critic_reference as ref
 from jaxaudit import criticism
 
@@ -27,14 +27,16 @@ def test_clustered_data_with_outliers(seed, scale):
   np.testing.assert_array_equal(got, expected)
 
 
-def test_real_cifar_features(cifar_features):
-  x = cifar_features[0]
+def test_real_digit_features(digit_features):
+  x, labels = digit_features
   gamma = _gamma(x)
   expected, margins = ref.prototypes(ref.kernel_matrix(x, gamma), 20)
   assert margins.min() > MIN_MARGIN
   np.testing.assert_array_equal(criticism.select_prototypes(x, 20, gamma),
                                 expected)
   np.testing.assert_array_equal(criticism.select_prototypes(x, 20), expected)
+  # The features separate the digits: 20 prototypes summarise all ten.
+  assert set(labels[expected].tolist()) == set(range(10))
 
 
 def test_float64_mode_matches_too():

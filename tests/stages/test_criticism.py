@@ -1,17 +1,18 @@
-"""The criticism stage end to end on real CIFAR-10 images, and its group modes."""
+"""The criticism stage end to end on the 500 real test digits with the shipped
+digits model, and its group modes."""
 
 import json
-import os
 
 import ml_collections
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CIFAR_DIR, require_shared
+from configs import digits as digits_config
 from jaxaudit import classes
 from jaxaudit import job_config
 from jaxaudit import pipeline
+from jaxaudit.data import digits
 from jaxaudit.errors import ConfigError
 from jaxaudit.stages import criticism as stage
 from jaxaudit.taxonomy import superclasses
@@ -58,15 +59,14 @@ def test_superclass_groups_follow_the_metaclass_map():
   assert len(names) == 100
 
 
-def test_cifar_job_gives_disjoint_per_class_selections(tmp_path):
-  require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))
-  from configs import cifar10_criticism
-  config = cifar10_criticism.get_config("fast")
-  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
-  config.data.npz = os.path.join(CIFAR_DIR, "test_jpeg.npz")
+def test_digits_job_gives_disjoint_per_class_selections(tmp_path):
+  config = digits_config.get_config()
+  config.stages = "evaluate,criticism"
+  config.batch_size = 100
+  config.criticism.num_prototypes = config.criticism.num_criticisms = 8
   summary = pipeline.run(config, str(tmp_path))["criticism"]
   assert summary["group_by"] == "true_class" and len(summary["mmd2"]) == 10
-  labels = np.load(config.data.npz)["labels"]
+  labels = digits.digit_images("test")[1]
   for name, protos in summary["prototypes"].items():
     crits = summary["criticisms"][name]
     assert len(protos) == 8 and len(crits) == 8

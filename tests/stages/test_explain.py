@@ -1,27 +1,25 @@
-"""The explain stage end to end on real CIFAR images with the pretrained ResNet-20:
+"""The explain stage end to end on real digits with the shipped digits model:
 summary, records, maps, the adversarials it reads from the attack stage (each
 computed once) and the report section."""
 
 import json
-import os
 
 import jax
 import numpy as np
 import pandas as pd
 
-from conftest import CIFAR_DIR, require_shared
-from jaxaudit import job_config, pipeline
+from configs import digits as digits_config
+from jaxaudit import pipeline
 from jaxaudit.attacks import pgd
 
 
 def test_explain_reads_the_attack_stages_adversarials(tmp_path, monkeypatch):
-  require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))
-  config = job_config.cifar10_config(folder=CIFAR_DIR)
+  config = digits_config.get_config()
   config.stages = "evaluate,attack,explain"
   config.data.num_examples = 6
   config.batch_size = 6
   config.attack.attacks = "pgd_linf"
-  config.attack.pgd_linf.epsilons = (1.0,)
+  config.attack.pgd_linf.epsilons = (32.0,)
   cfg = config.explain
   cfg.batch_size, cfg.ig.steps, cfg.ig.chunk = 6, 32, 16
   cfg.methods = "integrated_gradients,saliency"
@@ -46,7 +44,7 @@ def test_explain_reads_the_attack_stages_adversarials(tmp_path, monkeypatch):
           > summary["deletion_auc"]["integrated_gradients"])
   records = pd.read_parquet(tmp_path / "records" / "explain")
   assert len(records) == 6
-  # PGD at 1/255 flips most CIFAR predictions; IG then explains the new class.
+  # PGD at 32/255 flips every digit here; IG then explains the new class.
   flipped = (records["adversarial_integrated_gradients/target"]
              != records["target"])
   assert flipped.mean() >= 0.5

@@ -1,15 +1,17 @@
-"""The mistakes stage: metrics on hand-made truth, and whole jobs on CIFAR
-(the shipped superclasses, or a user's) and on the demo photos."""
+"""The mistakes stage: metrics on hand-made truth (ImageNet label sets,
+CIFAR-10's shipped superclasses), whole jobs on the real digits with the shipped digits
+model (no taxonomy, or a user's superclasses) and on the demo photos."""
 
-import json
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CIFAR_DIR, ROOT, require_shared
-from jaxaudit import classes, job_config, pipeline
+from conftest import ROOT
+from configs import digits as digits_config
+from digits_model import group_of, write_groups
+from jaxaudit import classes, pipeline
 from jaxaudit.stages import mistakes
 from jaxaudit.taxonomy import judgement, metaclass, superclasses
 
@@ -52,59 +54,75 @@ def test_analyse_hand_made_multi_label_set():
   assert low <= 2 / 5 <= high
 
 
+def test_analyse_with_the_shipped_cifar10_groups():
+  # CIFAR-10's shipped groups are the only truth there: cat/dog, deer/horse,
+  # automobile/truck and airplane/ship errors are fine-grained.
+  names = classes.CIFAR10_NAMES
+  taxonomy = judgement.Taxonomy(
+      names, superclasses.resolve("auto", names, 7), None, 4)
+  assert list(taxonomy.sources()) == ["superclass"]
+  assert "CIFAR-10 groups" in taxonomy.sources()["superclass"]
+  assert any("no WordNet" in n for n in taxonomy.notes())
+  arrays = _arrays([3, 4, 1, 0, 2, 6, 5], [5, 7, 9, 8, 6, 6, 3])
+  cfg = mistakes.default_config()
+  cfg.bootstrap_samples = 100
+  summary, columns = mistakes.analyse(arrays, None, taxonomy, cfg,
+                                      np.random.default_rng(0))
+  assert columns["category"].tolist() == ["fine_grained"] * 4 + [
+      "real_error", "correct", "fine_grained"]
+  assert summary["top1"]["superclass"] == pytest.approx(1 / 7)
+  assert summary["rectified_top1"]["superclass"] == pytest.approx(6 / 7)
+  assert (columns["wordnet_distance"] == -1).all()
+
+
 def _run(config, tmp_path):
   workdir = str(tmp_path / "wd")
   summary = pipeline.run(config, workdir)
   return summary, pd.read_parquet(os.path.join(workdir, "records", "mistakes"))
 
 
-def _cifar_config(tmp_path, n: int):
-  """The mistakes stage of the shared ResNet-20 on the first n CIFAR images."""
-  with np.load(os.path.join(require_shared(CIFAR_DIR), "test_jpeg.npz")) as z:
-    np.savez(tmp_path / "c.npz", images=z["images"][:n], labels=z["labels"][:n])
-  config = job_config.cifar10_config(folder=CIFAR_DIR)
+def _digits_config():
+  """The mistakes stage of `configs/digits.py` on all 500 test digits, 26 of
+  which the model gets wrong."""
+  config = digits_config.get_config()
   config.stages = "evaluate,mistakes"
-  config.batch_size = 16
-  config.data.npz = str(tmp_path / "c.npz")
+  config.batch_size = 100
+  config.mistakes.bootstrap_samples = 100
   return config
 
 
-def test_cifar_job_reports_only_what_applies(tmp_path):
-  config = _cifar_config(tmp_path, 48)
-  config.mistakes.bootstrap_samples = 100
+def test_digits_job_reports_only_what_applies(tmp_path):
+  config = _digits_config()
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
-  # CIFAR-10's shipped groups are the only truth: cat/dog, deer/horse,
-  # automobile/truck and airplane/ship errors are fine-grained.
-  assert list(result["truth_sources"]) == ["superclass"]
-  assert "CIFAR-10 groups" in result["truth_sources"]["superclass"]
+  # No taxonomy knows the digits: no truth to rectify with, every error real.
+  assert result["truth_sources"] == {} and result["rectified_top1"] == {}
+  assert any("no taxonomy" in n for n in result["notes"])
   assert any("no WordNet" in n for n in result["notes"])
-  assert result["num_errors"] > 0
-  assert set(records["category"]) <= {"correct", "fine_grained", "real_error"}
-  fine = records[records["category"] == "fine_grained"]
-  pairs = {frozenset((a, b)) for a, b in zip(fine["label"], fine["prediction"])}
-  assert pairs <= {frozenset(p) for p in ((3, 5), (4, 7), (1, 9), (0, 8))}
-  assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
-  assert len(records) == 48 and (records["wordnet_distance"] == -1).all()
+  assert result["num_errors"] == 26
+  assert result["error_categories"]["real_error"] == 1.0
+  assert set(records["category"]) == {"correct", "real_error"}
+  assert len(records) == 500 and (records["wordnet_distance"] == -1).all()
   config.taxonomy.superclass = "metaclass"
   with pytest.raises(Exception, match="config.taxonomy.superclass"):
     _run(config, tmp_path / "again")
 
 
-def test_cifar_user_superclasses(tmp_path):
-  config = _cifar_config(tmp_path, 32)
-  groups = tmp_path / "groups.json"
-  animals = ["bird", "cat", "deer", "dog", "frog", "horse"]
-  groups.write_text(json.dumps(
-      {c: "animal" if c in animals else "vehicle" for c in
-       ["airplane", "automobile", "ship", "truck"] + animals}))
-  config.taxonomy.superclass = str(groups)
+def test_digits_user_superclasses(tmp_path):
+  config = _digits_config()
+  config.taxonomy.superclass = write_groups(tmp_path)
   summary, records = _run(config, tmp_path)
   result = summary["mistakes"]
-  assert result["rectified_top1"]["superclass"] >= result["top1"]["superclass"]
+  assert list(result["truth_sources"]) == ["superclass"]
+  # Nine of the 26 errors stay within a group (e.g. nine -> three).
+  assert result["rectified_top1"]["superclass"] > result["top1"]["superclass"]
   wrong = records[records["label"] != records["prediction"]]
   assert (wrong["category"] == np.where(wrong["same_superclass"],
                                         "fine_grained", "real_error")).all()
+  within = [group_of(a) == group_of(b) for a, b in zip(wrong["label"],
+                                                        wrong["prediction"])]
+  np.testing.assert_array_equal(wrong["same_superclass"], within)
+  assert set(wrong["category"]) == {"fine_grained", "real_error"}
 
 
 @pytest.mark.slow

@@ -1,35 +1,30 @@
-"""The SIS stage end to end on real CIFAR-10 images, on 1 and 8 devices."""
+"""The SIS stage end to end on real digits with the shipped digits model, on 1
+and 8 devices."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import (CIFAR_DIR, assert_same_summary, require_shared,
-                      run_job)
+from conftest import assert_same_summary, run_job
+from configs import digits as digits_config
+from digits_model import JOB_ARGS
 from jaxaudit import artifacts, pipeline
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.stages import sis as stage
 
-ARGS = {"data.num_examples": 12, "batch_size": 8, "sis.min_step_fraction": 0.1,
+# `configs/digits.py` overrides: the SIS stage alone on the first 12 digits.
+ARGS = {"stages": "sis", "data.num_examples": 12, "batch_size": 8,
+        "sis.step_fraction": 0.0, "sis.min_step_fraction": 0.1,
         "sis.gallery_size": 3}
 
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-  npz = require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))
-  from configs import cifar10_sis  # pylint: disable=g-import-not-at-top
-  config = cifar10_sis.get_config()
-  config.model.checkpoint = os.path.join(CIFAR_DIR, "resnet20.th")
-  config.data.npz = npz
-  config.stages = "sis"
-  config.data.num_examples = ARGS["data.num_examples"]
-  config.batch_size = ARGS["batch_size"]
-  config.sis.min_step_fraction = ARGS["sis.min_step_fraction"]
-  config.sis.gallery_size = ARGS["sis.gallery_size"]
+  config = digits_config.get_config()
+  config.update_from_flattened_dict(ARGS)
   workdir = tmp_path_factory.mktemp("sis1")
   pipeline.run(config, str(workdir))
   return workdir
@@ -37,29 +32,25 @@ def job(tmp_path_factory):
 
 def test_summary_records_masks_and_report(job):
   summary = json.loads((job / "summary.json").read_text())["sis"]
-  assert summary["threshold"] == 0.99
+  assert summary["threshold"] == 0.9
   assert set(summary["subset_accuracy"]) == {"5%", "10%"}
   assert summary["subset_accuracy"]["10%"] > summary["random_subset_accuracy"]["10%"]
-  assert 0 < summary["sis_size_median"] <= 1024
+  assert 0 < summary["sis_size_median"] <= 256
   assert 0.0 <= summary["border_share_median"] <= 1.0
   records = pd.read_parquet(job / "records" / "sis")
   assert sorted(records["id"]) == list(range(12))
-  # 102 pixels per step: ceil(1024 / 102) = 11 steps.
-  assert len(records["curve"][0]) == len(summary["curve_fractions"]) == 11
+  # 26 pixels per step: ceil(256 / 26) = 10 steps.
+  assert len(records["curve"][0]) == len(summary["curve_fractions"]) == 10
   ids, ranks = artifacts.read_stored(str(job), "sis.ranks")
   np.testing.assert_array_equal(ids, np.arange(12))
   np.testing.assert_array_equal(np.sort(ranks, 1),
-                                np.tile(np.arange(1024), (12, 1)))
+                                np.tile(np.arange(256), (12, 1)))
   html = (job / "report.html").read_text()
   assert "Overinterpretation" in html and "SIS pixels only" in html
 
 
-@pytest.mark.slow
 def test_same_on_8_devices(job, tmp_path):
-  result = run_job(["--config=configs/cifar10_sis.py", f"--workdir={tmp_path}",
-                    f"--config.data.npz={CIFAR_DIR}/test_jpeg.npz",
-                    f"--config.model.checkpoint={CIFAR_DIR}/resnet20.th",
-                    "--config.stages=sis"]
+  result = run_job([*JOB_ARGS, f"--workdir={tmp_path}"]
                    + [f"--config.{k}={v}" for k, v in ARGS.items()], devices=8)
   assert result.returncode == 0, result.stderr[-3000:]
   one = json.loads((job / "summary.json").read_text())
@@ -73,10 +64,9 @@ def test_same_on_8_devices(job, tmp_path):
 
 
 def test_bad_threshold_names_the_field():
-  from configs import cifar10_sis  # pylint: disable=g-import-not-at-top
-  config = cifar10_sis.get_config()
+  config = digits_config.get_config()
   config.sis.threshold = 1.5
-  dims = ModelDims(num_classes=10, feature_dim=64, input_size=32)
+  dims = ModelDims(num_classes=10, feature_dim=64, input_size=16)
   with pytest.raises(ConfigError, match="config.sis.threshold"):
     stage.check_config(config, dims)
   config.sis.threshold = 0.9

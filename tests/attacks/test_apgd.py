@@ -1,37 +1,40 @@
-"""APGD-CE and APGD-T (L-inf and L2) on the pretrained CIFAR ResNet-20 and real
-CIFAR-10; the slow test cross-checks robust accuracy against torchattacks."""
+"""APGD-CE and APGD-T (L-inf and L2) on the shipped test model and real test
+digits. (Robust accuracy against torchattacks:
+tests/crosscheck/test_attack_references.py.)"""
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attack_fixtures import check_in_ball, cifar
-from conftest import CIFAR_DIR, require_shared
-from jaxaudit import compile_options, sharding
+from attack_fixtures import L2, LINF, NUM_DIGITS, check_in_ball, digits
+from jaxaudit import compile_options
 from jaxaudit.attacks import apgd, pgd
 from jaxaudit.errors import ParameterError
-from jaxaudit.weights import load_state_dict
 
-N = 16
+N = NUM_DIGITS
 STEPS = 10
-LINF = (0.25 / 255, 0.5 / 255, 2 / 255)
-L2 = (0.02, 0.05, 0.25)
+
+
+@functools.cache
+def _jitted(attack, norm: str, **hyperparameters):
+  """`attack` on the test model, jitted once for both batch orders."""
+  model, params, _, _, _ = digits()
+  return compile_options.jit(functools.partial(
+      attack, model.logits_fn(params), norm=norm, **hyperparameters))
 
 
 @functools.cache
 def _run(attack, norm: str, epsilons: tuple[float, ...], reverse=False,
          **hyperparameters):
-  """`attack` (jitted) on the first N CIFAR images -> (AttackResult of NumPy
-  arrays, images, labels), examples in reverse order if asked."""
-  model, params, images, labels, keys = cifar()
+  """`attack` (jitted) on the first N digits -> (AttackResult of NumPy arrays,
+  images, labels), examples in reverse order if asked."""
+  _, _, images, labels, keys = digits()
   order = np.arange(N)[::-1] if reverse else np.arange(N)
   images, labels, keys = images[order], labels[order], keys[order]
-  fn = compile_options.jit(functools.partial(
-      attack, model.logits_fn(params), norm=norm, **hyperparameters))
+  fn = _jitted(attack, norm, **hyperparameters)
   result = fn(images, labels, jnp.asarray(epsilons, jnp.float32), keys)
   return jax.tree.map(np.asarray, result), images, np.asarray(labels)
 
@@ -106,38 +109,3 @@ def test_bad_parameters_raise(settings, parameter):
               jnp.asarray([0.1]), jax.random.split(jax.random.key(0), 2),
               **settings)
   assert raised.value.parameter == parameter
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("norm,epsilons", [("linf", (1 / 255, 2 / 255)),
-                                           ("l2", (0.1, 0.25))])
-@pytest.mark.parametrize("loss", ["ce"])
-def test_robust_accuracy_matches_torchattacks(norm, epsilons, loss):
-  torch = pytest.importorskip("torch")
-  torchattacks = pytest.importorskip("torchattacks")
-  from benchmarks import torch_models  # pylint: disable=g-import-not-at-top
-  model, params = cifar()[:2]
-  with np.load(require_shared(os.path.join(CIFAR_DIR, "test_jpeg.npz"))) as npz:
-    images = npz["images"][:200].astype(np.float32) / 255.0
-    labels = npz["labels"][:200].astype(np.int64)
-  net = torch_models.CifarResNet(20).load_numpy_state(
-      load_state_dict(os.path.join(CIFAR_DIR, "resnet20.th")))
-  keys = sharding.example_keys(jax.random.key(0), jnp.arange(len(labels)))
-  ours = compile_options.jit(functools.partial(
-      apgd.apgd, model.logits_fn(params), norm=norm, steps=100, loss=loss))(
-          jnp.asarray(images), jnp.asarray(labels, jnp.int32),
-          jnp.asarray(epsilons, jnp.float32), keys)
-  ours_acc = (np.asarray(ours.adv_class) == labels[None]).mean(axis=1)
-  x = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
-  y = torch.from_numpy(labels)
-  torch_norm = {"linf": "Linf", "l2": "L2"}[norm]
-  for eps, acc in zip(epsilons, ours_acc):
-    if loss == "ce":
-      attack = torchattacks.APGD(net, norm=torch_norm, eps=eps, steps=100,
-                                 n_restarts=1, loss="ce")
-    else:
-      attack = torchattacks.APGDT(net, norm=torch_norm, eps=eps, steps=100,
-                                  n_restarts=1, n_classes=10)
-    with torch.no_grad():
-      theirs = float((net(attack(x, y)).argmax(-1) == y).float().mean())
-    assert abs(acc - theirs) <= 0.01 + 1e-9, (norm, eps, loss, acc, theirs)

@@ -1,22 +1,19 @@
-"""DeepFool's minimal perturbations on the pretrained CIFAR ResNet-20."""
+"""DeepFool's minimal perturbations on the shipped test model and real test
+digits."""
 
 import numpy as np
-import pytest
 
-from attack_fixtures import attack, check_in_ball, cifar
-
-L2 = (0.05, 0.1, 0.25, 1.0)
+from attack_fixtures import L2, attack, check_in_ball, digits
 
 
-@pytest.mark.slow
 def test_deepfool_finds_small_l2_adversarials():
-  result = attack("deepfool", L2, steps=8, candidates=4)
-  _, _, images, labels, _ = cifar()
+  result = attack("deepfool", L2, norm="l2", steps=20)
+  _, _, images, labels, _ = digits()
   check_in_ball(result, images, L2, "l2")
   found = np.isfinite(result.min_norm)
   assert found.mean() > 0.9, found.mean()
-  # Standard CIFAR nets fall to L2 perturbations of a few hundredths.
-  assert 0.0 <= np.median(result.min_norm[found]) < 0.25
+  # The test model falls to L2 perturbations below 1 (a 16 x 16 x 3 image).
+  assert 0.0 < np.median(result.min_norm[found]) < 1.0
   # At an epsilon above an example's minimal norm its adversarial is intact.
   covered = result.min_norm[None] <= np.asarray(L2)[:, None]
   assert result.success[covered].all()

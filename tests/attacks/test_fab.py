@@ -1,5 +1,6 @@
-"""FAB and FAB-T on the pretrained CIFAR ResNet-20 (FAB-T is cross-checked
-against torchattacks inside standard AutoAttack, tests/stages/test_autoattack.py)."""
+"""FAB and FAB-T on the shipped test model and real test digits (FAB-T is
+cross-checked against torchattacks inside standard AutoAttack,
+tests/stages/test_autoattack.py)."""
 
 import functools
 
@@ -8,20 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attack_fixtures import check_in_ball, cifar
+from attack_fixtures import L2, LINF, NUM_DIGITS, check_in_ball, digits
 from jaxaudit.attacks import deepfool, fab
 from jaxaudit.errors import ParameterError
 
-N = 16
-LINF = (1 / 255, 2 / 255, 8 / 255)
-L2 = (0.1, 0.25, 1.0)
+N = NUM_DIGITS
 
 
 @functools.cache
 def _run(name: str, reverse: bool = False, n: int = N, **hyperparameters):
   """`name` (fab.fab, fab.fab_t or deepfool.deepfool) jitted on the first n
   fixture images (the batch reversed if asked) -> AttackResult of arrays."""
-  model, params, images, labels, keys = cifar()
+  model, params, images, labels, keys = digits()
   images, labels, keys = images[:n], labels[:n], keys[:n]
   if reverse:
     images, labels, keys = images[::-1], labels[::-1], keys[::-1]
@@ -35,7 +34,7 @@ def _run(name: str, reverse: bool = False, n: int = N, **hyperparameters):
 
 
 def _correct(n: int = N) -> np.ndarray:
-  model, params, images, labels, _ = cifar()
+  model, params, images, labels, _ = digits()
   return (np.asarray(model.logits(params, images[:n])).argmax(-1)
           == np.asarray(labels[:n]))
 
@@ -43,7 +42,7 @@ def _correct(n: int = N) -> np.ndarray:
 def _check(result, norm: str) -> None:
   """Adversarials flip labels, lie in their balls, and are found for most
   correctly classified images; covered epsilons keep them intact."""
-  _, _, images, labels, _ = cifar()
+  _, _, images, labels, _ = digits()
   epsilons = LINF if norm == "linf" else L2
   check_in_ball(result, images[:N], epsilons, norm)
   flipped = result.adv_class != np.asarray(labels[:N])[None]

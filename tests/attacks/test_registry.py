@@ -1,43 +1,116 @@
-"""Every registered attack: the shared contract on a tiny random model."""
+"""Every registered attack: the shared contract on the shipped test model and
+real test digits, with properties an attack that does nothing fails."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxaudit import attacks
+from attack_fixtures import L2, LINF, attack, check_in_ball, digits
+from jaxaudit import attacks, compile_options
 from jaxaudit.attacks import common
 from jaxaudit.errors import ConfigError
 
+EPSILONS = {"linf": LINF, "l2": L2}
+# Each attack's settings (with its norm where it takes one): a second or so on
+# the digits, and still strong at the largest epsilon.
+SETTINGS = {
+    "fgsm": {},
+    "pgd_linf": {"steps": 10},
+    "pgd_l2": {"steps": 10},
+    "deepfool": {"norm": "l2", "steps": 20},
+    "cw_l2": {"steps": 30, "binary_search_steps": 3, "stepsize": 0.05,
+              "initial_const": 1.0},
+    "fmn_linf": {"steps": 20},
+    # FMN-L2 stalls on the digits' saturated pixels with its default step 1.0.
+    "fmn_l2": {"steps": 50, "alpha_init": 0.1},
+    "apgd_ce": {"norm": "linf", "steps": 10},
+    "apgd_t": {"norm": "l2", "steps": 10, "num_target_classes": 3},
+    "fab_t": {"norm": "linf", "steps": 10, "num_target_classes": 3},
+    "square": {"norm": "linf", "queries": 300},
+    "autoattack": {"norm": "linf", "steps": 5, "queries": 50,
+                   "num_target_classes": 3},
+}
+# Attacks that search for the smallest adversarial (`min_norm` is its norm).
+MINIMAL = ("deepfool", "cw_l2", "fmn_linf", "fmn_l2", "fab_t")
+MOST = 0.6  # Share of the digits an attack flips at the largest epsilon.
+SMALLEST_NORM = 1e-4  # Below any minimal adversarial the digits have.
 
-def _linear_model():
-  w = jax.random.normal(jax.random.key(0), (4 * 4 * 3, 5))
-  return lambda x: x.reshape(x.shape[0], -1) @ w
+
+@functools.cache
+def _predict():
+  """images [M, 16, 16, 3] -> logits [M, 10] of the test model, jitted."""
+  model, params, _, _, _ = digits()
+  return compile_options.jit(model.logits_fn(params))
+
+
+@functools.cache
+def _noise_flips(norm: str) -> float:
+  """Share of the digits misclassified under random noise of the largest
+  epsilon: random signs (L-inf) or a random direction (L2), clipped to
+  [0, 1]."""
+  _, _, images, labels, _ = digits()
+  eps = EPSILONS[norm][-1]
+  direction = jax.random.normal(jax.random.key(1), images.shape)
+  if norm == "linf":
+    noise = eps * jnp.sign(direction)
+  else:
+    norms = common.lp_norm(direction, "l2")
+    noise = eps * direction / norms[:, None, None, None]
+  noisy = jnp.clip(images + noise, 0.0, 1.0)
+  return float((np.asarray(_predict()(noisy)).argmax(-1)
+                != np.asarray(labels)).mean())
+
+
+def _run(name: str) -> attacks.AttackResult:
+  """Attack `name` with its `SETTINGS` on the digits (cached)."""
+  settings = SETTINGS[name]
+  norm = attacks.NORMS.get(name, settings.get("norm"))
+  return attack(name, EPSILONS[norm], **settings)
+
+
+def _check_contract(name: str, result: attacks.AttackResult) -> None:
+  """Asserts the contract of every attack on `result` (NumPy arrays), the
+  result of attack `name` with its `SETTINGS` on the digits."""
+  _, _, images, labels, _ = digits()
+  labels = np.asarray(labels)
+  norm = attacks.NORMS.get(name, SETTINGS[name].get("norm"))
+  epsilons = EPSILONS[norm]
+  shape = (len(epsilons), len(labels))
+  assert result.raw.shape == result.clipped.shape == shape + images.shape[1:]
+  assert result.success.shape == result.norm.shape == shape
+  assert result.adv_class.shape == shape and result.min_norm.shape == shape[1:]
+  check_in_ball(result, images, epsilons, norm)
+  np.testing.assert_array_equal(result.success,
+                                result.adv_class != labels[None])
+  # `adv_class` is the model's class for the clipped adversarial (ties within
+  # float rounding aside).
+  logits = np.asarray(_predict()(result.clipped.reshape((-1,) +
+                                                        images.shape[1:])))
+  logits = logits.reshape(shape + logits.shape[-1:])
+  own = np.take_along_axis(logits, result.adv_class[..., None], -1)[..., 0]
+  assert (own >= logits.max(-1) - 1e-3).all(), name
+  correct = np.asarray(_predict()(images)).argmax(-1) == labels
+  flipped = result.success[-1][correct].mean()
+  noise = _noise_flips(norm)
+  assert flipped >= MOST and noise <= flipped / 4, (name, flipped, noise)
+  robust = (result.adv_class == labels[None]).mean(axis=1)
+  assert (np.diff(robust) <= 0).all(), (name, robust)
+  if name in MINIMAL:
+    min_norm = result.min_norm[correct]
+    found = np.isfinite(min_norm)
+    assert found.mean() >= MOST, (name, found.mean())
+    assert (min_norm[found] >= SMALLEST_NORM).all(), (name, min_norm.min())
+    # At an epsilon above an example's minimal norm its adversarial is intact.
+    covered = result.min_norm[None] < np.asarray(epsilons)[:, None]
+    assert result.success[covered].all(), name
 
 
 @pytest.mark.parametrize("name", attacks.ATTACKS.names())
 def test_contract(name):
-  logits_fn = _linear_model()
-  images = jax.random.uniform(jax.random.key(1), (6, 4, 4, 3))
-  labels = jnp.argmax(logits_fn(images), -1)
-  keys = jax.random.split(jax.random.key(2), 6)
-  eps = jnp.asarray([0.05, 0.5])
-  kwargs = {"fgsm": {}, "cw_l2": {"steps": 3, "binary_search_steps": 2},
-            "square": {"queries": 5},
-            "autoattack": {"steps": 2, "queries": 5,
-                           "num_target_classes": 3}}.get(name, {"steps": 2})
-  result = jax.jit(lambda *a: attacks.ATTACKS.get(name)(logits_fn, *a,
-                                                        **kwargs))(
-                                                            images, labels,
-                                                            eps, keys)
-  assert isinstance(result, attacks.AttackResult)
-  assert result.raw.shape == result.clipped.shape == (2, 6, 4, 4, 3)
-  assert result.success.shape == result.norm.shape == (2, 6)
-  assert result.adv_class.shape == (2, 6) and result.min_norm.shape == (6,)
-  assert (np.asarray(result.norm) <= np.asarray(eps)[:, None] + 1e-5).all()
-  np.testing.assert_array_equal(
-      np.asarray(result.success),
-      np.asarray(result.adv_class) != np.asarray(labels)[None])
+  _check_contract(name, _run(name))
 
 
 def test_unknown_attack_lists_valid_names():

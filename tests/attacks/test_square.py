@@ -1,6 +1,6 @@
-"""Square Attack (L-inf and L2) on the pretrained CIFAR ResNet-20: labels flip
-inside the ball using outputs only, the schedule and the L2 pattern are the
-paper's, results do not depend on the batch."""
+"""Square Attack (L-inf and L2) on the shipped test model and real test digits:
+labels flip inside the ball using outputs only, the schedule and the L2 pattern
+are the paper's, results do not depend on the batch."""
 
 import functools
 
@@ -9,31 +9,37 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attack_fixtures import check_in_ball, cifar
+from attack_fixtures import L2, LINF, check_in_ball, digits
 from jaxaudit.attacks import apgd, square
 from jaxaudit.errors import ParameterError
 
-N = 8
-QUERIES = 150
-LINF = (1 / 255, 4 / 255, 16 / 255)
-L2 = (0.1, 0.5, 2.0)
+N = 16
+QUERIES = 1000
+
+
+@functools.cache
+def _jitted(norm: str, rounded: bool, attack, **hyperparameters):
+  """`attack` on the test model, jitted once for both batch orders; `rounded`
+  puts a zero-gradient rounding after the model."""
+  model, params, _, _, _ = digits()
+  logits_fn = model.logits_fn(params)
+  if rounded:  # Masks every input gradient (d round / dx = 0).
+    logits_fn = lambda x, f=logits_fn: jnp.round(f(x) * 4.0)
+  return jax.jit(functools.partial(attack, logits_fn, norm=norm,
+                                   **hyperparameters))
 
 
 @functools.cache
 def _run(norm: str, reverse: bool = False, rounded: bool = False,
          attack=square.square, **hyperparameters):
-  """`attack` jitted on the first N fixture images -> (AttackResult of arrays,
-  labels); `rounded` puts a zero-gradient rounding after the model."""
-  model, params, images, labels, keys = cifar()
+  """`attack` jitted on the first N digits -> (AttackResult of arrays,
+  labels)."""
+  _, _, images, labels, keys = digits()
   images, labels, keys = images[:N], labels[:N], keys[:N]
   if reverse:
     images, labels, keys = images[::-1], labels[::-1], keys[::-1]
-  logits_fn = model.logits_fn(params)
-  if rounded:  # Masks every input gradient (d round / dx = 0).
-    logits_fn = lambda x, f=logits_fn: jnp.round(f(x) * 4.0)
   epsilons = LINF if norm == "linf" else L2
-  fn = jax.jit(functools.partial(attack, logits_fn, norm=norm,
-                                 **hyperparameters))
+  fn = _jitted(norm, rounded, attack, **hyperparameters)
   result = fn(images, labels, jnp.asarray(epsilons, jnp.float32), keys)
   return jax.tree.map(np.asarray, result), np.asarray(labels)
 
@@ -41,7 +47,7 @@ def _run(norm: str, reverse: bool = False, rounded: bool = False,
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_square_flips_labels_inside_the_ball(norm):
   result, labels = _run(norm, queries=QUERIES)
-  _, _, images, _, _ = cifar()
+  _, _, images, _, _ = digits()
   epsilons = LINF if norm == "linf" else L2
   check_in_ball(result, images[:N], epsilons, norm)
   np.testing.assert_array_equal(result.success,

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attack_fixtures import cifar
+from attack_fixtures import digits
 from jaxaudit.attacks import trust
 
 
@@ -66,14 +66,14 @@ def test_square_beating_white_box_warns():
 
 
 def _probe(logits_fn, n=8):
-  _, _, images, labels, _ = cifar()
+  _, _, images, labels, _ = digits()
   out = jax.jit(lambda x, y: trust.probe(logits_fn, x, y))(images[:n],
                                                            labels[:n])
   return {k: np.asarray(v) for k, v in out.items()}
 
 
 def test_model_probe_on_a_real_model_and_its_masked_variants():
-  model, params, _, _, _ = cifar()
+  model, params, _, _, _ = digits()
   logits_fn = model.logits_fn(params)
   healthy = _probe(logits_fn)
   scale = np.abs(healthy["logits"]).max(-1)

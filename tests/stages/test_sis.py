@@ -34,7 +34,11 @@ def test_summary_records_masks_and_report(job):
   summary = json.loads((job / "summary.json").read_text())["sis"]
   assert summary["threshold"] == 0.9
   assert set(summary["subset_accuracy"]) == {"5%", "10%"}
-  assert summary["subset_accuracy"]["10%"] > summary["random_subset_accuracy"]["10%"]
+  # The top-ranked pixels keep the digit (0.83 measured at 5% and 10%); as
+  # many random ones do not (0.11, 0.03), nor would a random ranking.
+  for size in ("5%", "10%"):
+    assert (summary["subset_accuracy"][size]
+            >= summary["random_subset_accuracy"][size] + 0.5), summary
   assert 0 < summary["sis_size_median"] <= 256
   assert 0.0 <= summary["border_share_median"] <= 1.0
   records = pd.read_parquet(job / "records" / "sis")

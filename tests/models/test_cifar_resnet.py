@@ -10,7 +10,6 @@ import pytest
 
 from conftest import CIFAR_DIR, require_shared
 from jaxaudit.models import load_model
-from jaxaudit.weights import load_state_dict
 
 
 @pytest.mark.parametrize("depth", [20, 56])
@@ -23,20 +22,6 @@ def test_pretrained_accuracy_on_real_images(depth):
   logits = jax.jit(model.logits)(params, jnp.asarray(images, jnp.float32) / 255)
   accuracy = float((np.asarray(logits).argmax(-1) == labels).mean())
   assert accuracy >= 0.77, accuracy
-
-
-def test_matches_plain_torch_port():
-  torch = pytest.importorskip("torch")
-  from benchmarks import torch_models
-  path = require_shared(os.path.join(CIFAR_DIR, "resnet20.th"))
-  model, params = load_model(ml_collections.ConfigDict(
-      {"name": "cifar_resnet20", "checkpoint": path}))
-  reference = torch_models.CifarResNet(20).load_numpy_state(load_state_dict(path))
-  x = np.random.RandomState(0).rand(8, 32, 32, 3).astype(np.float32)
-  with torch.no_grad():
-    theirs = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
-  np.testing.assert_allclose(np.asarray(model.logits(params, jnp.asarray(x))),
-                             theirs, atol=1e-4, rtol=1e-4)
 
 
 def test_trainable_from_random_init():

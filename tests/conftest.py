@@ -34,19 +34,6 @@ def run_job(args: list[str], devices: int = 1, timeout: int = 600,
                         check=False)
 
 
-def synthetic_npz(folder, n: int = 96, seed: int = 0) -> str:
-  """An .npz of n smooth random 32x32 images with labels 0..9 (no shared data
-  needed); returns its path."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  rng = np.random.RandomState(seed)
-  coarse = rng.rand(n, 4, 4, 3)
-  images = np.kron(coarse, np.ones((1, 8, 8, 1)))
-  images = (images * 200 + rng.rand(n, 32, 32, 3) * 55).astype(np.uint8)
-  path = os.path.join(str(folder), "synthetic.npz")
-  np.savez(path, images=images, labels=np.arange(n) % 10)
-  return path
-
-
 def launch_local(args: list[str], num_processes: int = 2,
                  devices_per_process: int = 4, timeout: int = 900):
   """Runs launch/local.py with `args` after `--`; returns the CompletedProcess."""

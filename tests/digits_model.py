@@ -4,6 +4,7 @@ the attack, explanation, criticism and SIS tests run on in any clone."""
 import functools
 import json
 import os
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -55,11 +56,20 @@ def digits(n: int = 64):
   return model, params, x, y, keys
 
 
-def digits_npz(folder, n: int = 96, split: str = "test") -> str:
-  """The first n digits of a split as an .npz (images, labels, classes) in
-  `folder`, for tests of the .npz path; returns its path."""
+def digits_npz(folder, n: int = 96, split: str = "test",
+               rows: Sequence[int] | None = None) -> str:
+  """Digits of a split as an .npz (images, labels, classes) in `folder`, for
+  jobs that read the .npz path; returns its path.
+
+  Args:
+    folder: where to write `digits-<split>.npz`.
+    n: the first n digits of the split, unless `rows` is given.
+    split: "train" or "test".
+    rows: the split's rows to write, in this order.
+  """
   images, labels = digits_data.digit_images(split)
-  path = os.path.join(str(folder), f"digits-{split}-{n}.npz")
-  np.savez(path, images=images[:n], labels=labels[:n],
+  rows = list(range(n)) if rows is None else list(rows)
+  path = os.path.join(str(folder), f"digits-{split}.npz")
+  np.savez(path, images=images[rows], labels=labels[rows],
            classes=np.asarray(digits_data.CLASS_NAMES))
   return path

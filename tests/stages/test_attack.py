@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_job
-from digits_model import JOB_ARGS, group_of, write_groups
+from digits_model import JOB_ARGS, digits_npz, group_of, write_groups
 from jaxaudit import job_config
-from jaxaudit.data import digits
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.stages import attack
@@ -24,12 +23,10 @@ def _args(folder, attacks="fgsm,pgd_linf", rows=ROWS):
   """The attack stage of `configs/digits.py` on the test digits `rows` (an
   .npz in `folder`) with the digit groups as taxonomy; the workdir is
   folder/job."""
-  images, labels = digits.digit_images("test")
-  np.savez(folder / "digits.npz", images=images[rows], labels=labels[rows],
-           classes=np.asarray(digits.CLASS_NAMES))
+  npz = digits_npz(folder, rows=rows)
   groups = write_groups(folder)
   return [*JOB_ARGS, f"--workdir={folder / 'job'}", "--config.data.builtin=",
-          f"--config.data.npz={folder / 'digits.npz'}",
+          f"--config.data.npz={npz}",
           f"--config.taxonomy.superclass={groups}",
           "--config.stages=evaluate,attack",
           "--config.batch_size=8", "--config.attack.batch_size=8",

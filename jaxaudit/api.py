@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
-import os
 import tempfile
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxaudit import job_config
 from jaxaudit import pipeline
+from jaxaudit import storage
 from jaxaudit.data import sources
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import Classifier, Params
@@ -43,20 +44,25 @@ class AuditResult:
 
   @property
   def report_path(self) -> str:
-    return os.path.join(self.workdir, "report.html")
+    return storage.join(self.workdir, "report.html")
 
   def records(self, stage: str):
-    """The stage's per-example records as a pandas DataFrame."""
+    """The stage's per-example records as a pandas DataFrame (the workdir a
+    local folder or a URL, `jaxaudit.storage`)."""
     import pandas as pd  # pylint: disable=g-import-not-at-top
-    folder = os.path.join(self.workdir, "records", stage)
-    if not os.path.isdir(folder):
+    folder = storage.join(self.workdir, "records", stage)
+    if not storage.isdir(folder):
       raise ValueError(f"no records for stage '{stage}' in {self.workdir}; "
                        f"stages run: {', '.join(self.summary)}")
-    parts = sorted(f for f in os.listdir(folder) if f.startswith("part-"))
+    parts = [storage.join(folder, name) for name in storage.listdir(folder)
+             if name.startswith("part-")]
     if parts and parts[0].endswith(".jsonl"):
-      return pd.concat([pd.read_json(os.path.join(folder, p), lines=True)
-                        for p in parts], ignore_index=True)
-    return pd.read_parquet(folder)
+      frames = [pd.read_json(io.StringIO(storage.read_text(p)), lines=True)
+                for p in parts]
+    else:
+      frames = [pd.read_parquet(io.BytesIO(storage.read_bytes(p)))
+                for p in parts]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _fingerprint(tree: Any) -> str:

@@ -13,13 +13,14 @@ only what it declared.
 from __future__ import annotations
 
 import dataclasses
-import glob
+import fnmatch
+import io
 import json
-import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from jaxaudit import storage
 from jaxaudit.errors import ConfigError
 
 
@@ -158,7 +159,7 @@ def read_stored(workdir: str, name: str) -> tuple[np.ndarray, np.ndarray]:
   """A large artifact of a finished run, from its index files.
 
   Args:
-    workdir: the job folder.
+    workdir: the job folder (a local path or a URL, `jaxaudit.storage`).
     name: e.g. "explain.map.integrated_gradients".
 
   Returns:
@@ -168,17 +169,20 @@ def read_stored(workdir: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     KeyError: the run stored no such artifact.
   """
   ids, values = [], []
-  for index_path in sorted(glob.glob(os.path.join(workdir,
-                                                  "artifacts-p*.json"))):
-    with open(index_path) as f:
-      parts = json.load(f).get(name, [])
-    for _, _, path in parts:
-      full = os.path.join(workdir, path)
-      values.append(np.load(full, allow_pickle=False))
-      ids.append(np.load(os.path.join(os.path.dirname(full), "__ids__.npy"),
-                         allow_pickle=False))
+  indexes = (fnmatch.filter(storage.listdir(workdir), "artifacts-p*.json")
+             if storage.isdir(workdir) else [])
+  for index_name in indexes:
+    index = json.loads(storage.read_text(storage.join(workdir, index_name)))
+    for _, _, path in index.get(name, []):
+      full = storage.join(workdir, path)
+      values.append(_read_npy(full))
+      ids.append(_read_npy(storage.join(storage.dirname(full), "__ids__.npy")))
   if not values:
     raise KeyError(f"{workdir} holds no stored artifact {name}")
   ids, values = np.concatenate(ids), np.concatenate(values)
   order = np.argsort(ids, kind="stable")
   return ids[order], values[order]
+
+
+def _read_npy(path: str) -> np.ndarray:
+  return np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)

@@ -8,9 +8,14 @@ other label space is "custom" and uses the taxonomy files a user gives.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import os
+import types
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from jaxaudit.errors import ConfigError
 
@@ -53,9 +58,8 @@ def class_names(label_space: str) -> tuple[str, ...]:
                     f"{IMAGENET1K}")
 
 
-@functools.cache
-def kind_of(names: tuple[str, ...]) -> str:
-  """"imagenet1k", "cifar10" or "custom" for a model's class names [K]."""
+def _kind_of(names: tuple[str, ...]) -> str:
+  """IMAGENET1K, CIFAR10 or CUSTOM for class names [K]."""
   lowered = tuple(n.lower() for n in names)
   if len(names) == 1000:
     wnids = tuple(w for w, _ in imagenet1k_classes())
@@ -67,13 +71,12 @@ def kind_of(names: tuple[str, ...]) -> str:
   return CUSTOM
 
 
-@functools.cache
-def class_keys(names: tuple[str, ...]) -> dict[str, int]:
+def _keys_of(names: tuple[str, ...], kind: str) -> dict[str, int]:
   """Lower-cased identifiers of each class -> its index: the name, with `_`
   for spaces and the reverse, and the wnid on ImageNet-1k. Where two classes
   share a name (ImageNet's two 'crane's), the first keeps it."""
   keys: dict[str, int] = {}
-  if kind_of(names) == IMAGENET1K:
+  if kind == IMAGENET1K:
     for i, (wnid, _) in enumerate(imagenet1k_classes()):
       keys[wnid.lower()] = i
   for i, name in enumerate(names):
@@ -81,6 +84,48 @@ def class_keys(names: tuple[str, ...]) -> dict[str, int]:
                 name.lower().replace("_", " ")):
       keys.setdefault(key, i)
   return keys
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSpace:
+  """The classes a job's labels, predictions and taxonomies index.
+
+  Built once per job (`LabelSpace.of`) and read by the data layer (labels
+  from file names, a dataset's own classes mapped by name), the taxonomies
+  and the stages, so names are never matched twice or differently.
+
+  Attributes:
+    names: the K class names, in logit order.
+    kind: IMAGENET1K, CIFAR10 or CUSTOM.
+    keys: lower-cased identifiers (names, `_`/space variants, wnids on
+      ImageNet-1k) -> class index.
+  """
+  names: tuple[str, ...]
+  kind: str
+  keys: Mapping[str, int]
+
+  @classmethod
+  def of(cls, names: Sequence[str]) -> "LabelSpace":
+    names = tuple(str(n) for n in names)
+    kind = _kind_of(names)
+    return cls(names, kind, types.MappingProxyType(_keys_of(names, kind)))
+
+  def __len__(self) -> int:
+    return len(self.names)
+
+  def index_of(self, name: str) -> int:
+    """The class a name or wnid identifies (case and `_`/space
+    insensitive), -1 if none."""
+    key = str(name).lower()
+    return self.keys.get(key, self.keys.get(key.replace("_", " "), -1))
+
+  def mapping_from(self, data_names: Sequence[str]) -> np.ndarray:
+    """int64 [len(data_names)]: each of a dataset's own classes as an index
+    of this label space (-1 where it has none); the same names, in the same
+    order, map to themselves."""
+    if tuple(data_names) == self.names:
+      return np.arange(len(self.names), dtype=np.int64)
+    return np.asarray([self.index_of(n) for n in data_names], np.int64)
 
 
 def numbered_names(num_classes: int) -> tuple[str, ...]:

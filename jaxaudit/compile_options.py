@@ -11,6 +11,10 @@ EfficientNet-Lite0 forward from 46 to 79 img/s and integrated gradients from
 XLA. XLA's convolutions round differently for different batch sizes, so the same
 examples on 1 and on 8 devices agree to float32 rounding (about 1e-7 relative),
 not bit for bit as with YNNPACK.
+
+These are XLA:CPU measurements and an XLA:CPU option, so `compiler_options()`
+asks `cpu_workarounds.needed()`, the one place that decides by backend, on every
+call; on GPU and TPU it gives no options.
 """
 
 from __future__ import annotations
@@ -21,24 +25,34 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxaudit import cpu_workarounds
+
 _YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 _WITHOUT_CONVOLUTION = ("LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
                         "LIBRARY_FUSION_TYPE_REDUCE")
 
 
-@functools.cache
 def compiler_options() -> dict[str, str]:
   """`jax.jit(..., compiler_options=...)` for functions that run the model.
 
-  Empty on other backends and on XLA versions without the YNNPACK option (then
-  there is nothing to undo).
+  Returns:
+    XLA:CPU's default YNNPACK offloads without convolutions where
+    `cpu_workarounds.needed()` and this XLA has the option; otherwise empty
+    (nothing to undo).
   """
-  if jax.default_backend() != "cpu":
+  if not cpu_workarounds.needed():
     return {}
+  return _ynnpack_without_convolutions()
+
+
+@functools.cache
+def _ynnpack_without_convolutions() -> dict[str, str]:
+  """The CPU options, or {} if this XLA:CPU rejects them; a fact of the
+  installed jaxlib, so the probe compile (on a CPU device) runs once."""
   options = {_YNN_FUSION_TYPE: _WITHOUT_CONVOLUTION}
   try:
     jax.jit(jnp.negative, compiler_options=options).lower(
-        jnp.zeros(())).compile()
+        jnp.zeros((), device=jax.devices("cpu")[0])).compile()
   except jax.errors.JaxRuntimeError:
     return {}
   return options

@@ -7,8 +7,14 @@ of a `lax.scan`, has its kernel in the HWOI layout, and the kernel gradient,
 which training needs, has its input and output with batch and feature swapped;
 inside the loop both fall back to a naive kernel ten to a hundred times slower.
 `canonical_convolutions(fn)` re-traces `fn` and gives each convolution explicitly
-transposed NHWC inputs and outputs and an HWIO kernel: same numbers, fast
-everywhere.
+transposed NHWC inputs and outputs and an HWIO kernel: same numbers, and on
+XLA:CPU fast inside loops too.
+
+The slow path and the measurements are XLA:CPU's; GPU and TPU compilers pick
+their own convolution layouts, where the re-trace would only add transposes. So
+`canonical_convolutions` asks `cpu_workarounds.needed()`, the one place that
+decides by backend, each time it wraps a function, and off CPU returns the
+function itself.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import jax
 import jax.extend.core as jex
 from jax import lax
 import jax.numpy as jnp
+
+from jaxaudit import cpu_workarounds
 
 _INLINE = ("jit", "pjit", "closed_call", "custom_jvp_call", "custom_vjp_call")
 
@@ -84,15 +92,18 @@ def _evaluate(jaxpr: jex.Jaxpr, consts: list, args: list) -> list:
 
 
 def canonical_convolutions(fn: Callable[..., Any]) -> Callable[..., Any]:
-  """`fn` with the same outputs, its convolutions given HWIO kernels.
+  """`fn` with the same outputs, its convolutions given HWIO kernels on CPU.
 
   Args:
     fn: a function of arrays (pytrees allowed) to trace; apply it to a
       function that already contains its gradients (e.g. `jax.grad(f)`).
 
   Returns:
-    A function with `fn`'s signature and outputs.
+    A function with `fn`'s signature and outputs: on XLA:CPU one that re-traces
+    `fn` with NHWC / HWIO convolutions, elsewhere `fn` itself.
   """
+  if not cpu_workarounds.needed():
+    return fn
 
   def wrapped(*args):
     closed, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)

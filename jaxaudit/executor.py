@@ -7,8 +7,9 @@ Behind it: batches laid over the device mesh (`sharding.map_batches`), shards
 of `config.resume.shard_size` examples committed to disk and skipped on restart
 (`resume.ShardStore`), and, for outputs named in `keep_on_disk`, memory-mapped
 handles instead of arrays, so no host holds a large artifact whole. Cross-host
-views are explicit: `gather` (all processes' rows, by id), `reduce` (one number
-from every process) and `rows_of` (a few rows by global id).
+views are explicit: `gather` (all processes' rows, by id), `top` (the k best
+rows over all processes, from each process's own k best), `sum_counts` and
+`reduce` (reductions) and `rows_of` (a few rows by global id).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class Executor:
     outputs: Outputs = {}
     for key in parts[0]:
       pieces = [(lo, hi, part[key]) for (lo, hi), part in zip(bounds, parts)]
-      first = np.load(pieces[0][2], mmap_mode="r")
+      first = resume.open_npy(pieces[0][2])
       shape = (bounds[-1][1],) + first.shape[1:]
       array = resume.ShardedArray(pieces, shape, first.dtype)
       outputs[key] = array if key in keep_on_disk else array.read()
@@ -120,6 +121,24 @@ class Executor:
     """Every process's rows of local per-example `columns` [n, ...], sorted by
     global id, plus `id` (a collective: every process calls it)."""
     return sharding.gather_to_all(columns, self.ids)
+
+  def top(self, columns: dict[str, np.ndarray], score: np.ndarray,
+          k: int) -> dict[str, np.ndarray]:
+    """The k rows of local `columns` [n, ...] with the highest `score` [n]
+    over all processes (ties: lowest id first), plus `id` and `score`; only
+    each process's own k best travel (a collective)."""
+    ids = self.ids
+    order = np.lexsort((ids, -np.asarray(score, np.float64)))[:k]
+    local = {key: np.asarray(value)[order] for key, value in columns.items()}
+    local["score"] = np.asarray(score, np.float64)[order]
+    best = sharding.gather_to_all(local, ids[order])
+    order = np.lexsort((best["id"], -best["score"]))[:k]
+    return {key: value[order] for key, value in best.items()}
+
+  def sum_counts(self, counts: np.ndarray) -> np.ndarray:
+    """Every process's int array `counts` summed elementwise (an all-reduce:
+    a collective, every process calls it)."""
+    return sharding.sum_counts(counts, self.mesh)
 
   def reduce(self, value: float, op: str = "sum") -> float:
     """One number from every process combined ("sum", "min" or "max")."""

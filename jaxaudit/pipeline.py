@@ -21,6 +21,7 @@ from jaxaudit import classes
 from jaxaudit import files
 from jaxaudit import records as records_lib
 from jaxaudit import sharding
+from jaxaudit import storage
 from jaxaudit import summary as summary_lib
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
@@ -47,12 +48,12 @@ def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
 
 
 def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses a workdir that holds results of a different config."""
-  path = os.path.join(workdir, CONFIG_FILE)
+  """Refuses a workdir (a local folder or a URL, `jaxaudit.storage`) that holds
+  results of a different config."""
+  path = storage.join(workdir, CONFIG_FILE)
   resolved = json.loads(config.to_json_best_effort(sort_keys=True))
-  if os.path.exists(path):
-    with open(path) as f:
-      previous = json.load(f)
+  if storage.exists(path):
+    previous = json.loads(storage.read_text(path))
     changed = sorted(_diff(previous, resolved))
     if changed:
       raise ConfigError(
@@ -70,29 +71,34 @@ def _diff(a, b, prefix=""):
     yield prefix.rstrip(".")
 
 
-def resolve_model(classifier: Classifier, params: Params,
-                  source: sources.Source, field: str
-                  ) -> tuple[Classifier, ModelDims]:
-  """The classifier with its class names settled (the data's labels aligned
-  to them, see `sources.align_labels`), and its output dimensions.
+def resolve_labels(classifier: Classifier, params: Params,
+                   model_labels: classes.LabelSpace | None,
+                   source: sources.Source, field: str
+                   ) -> tuple[Classifier, classes.LabelSpace, ModelDims]:
+  """The job's label space, the classifier with its class names settled, and
+  its output dimensions.
 
-  A model that declares no names takes the data's (class subfolders, TFDS
-  label names, an .npz's `classes`), else `class_0` ... `class_{K-1}`.
+  The label space is the model's (`model_labels`); a model that declares no
+  names takes the data's (class subfolders, TFDS label names, an .npz's
+  `classes`), else `class_0` ... `class_{K-1}`. The data's labels are mapped
+  onto it by `dataset.build_dataset`; the source is not changed.
 
   Raises:
     ConfigError: the model's outputs do not fit its params or its names, or
       the data's class count differs from a nameless model's K.
   """
   num_classes, feature_dim = check_fits(classifier, params, field)
-  if classifier.class_names is None:
+  labels = model_labels
+  if labels is None:
     names = source.class_names or classes.numbered_names(num_classes)
     if len(names) != num_classes:
       raise ConfigError(f"{field}: the model outputs {num_classes} logits and "
                         f"declares no class names; the data has {len(names)} "
                         "classes")
-    classifier = classifier.with_class_names(names)
-  sources.align_labels(source, classifier.class_names)
-  return classifier, ModelDims(num_classes, feature_dim, classifier.input_size)
+    labels = classes.LabelSpace.of(names)
+    classifier = classifier.with_class_names(labels.names)
+  return (classifier, labels,
+          ModelDims(num_classes, feature_dim, classifier.input_size))
 
 
 def plan(config: ml_collections.ConfigDict, stage_names: list[str],
@@ -131,7 +137,7 @@ def _artifact_index(outputs: dict[str, StageOutput], workdir: str) -> dict:
     for key, value in output.artifacts.items():
       parts = getattr(value, "parts", None)
       if parts is not None:
-        index[key] = [[a, b, os.path.relpath(p, workdir)] for a, b, p in parts]
+        index[key] = [[a, b, storage.relpath(p, workdir)] for a, b, p in parts]
   return index
 
 
@@ -156,20 +162,22 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     raise ConfigError(f"config.records.format: unknown '{config.records.format}';"
                       " valid: " + ", ".join(records_lib.FORMATS))
   classifier, params = load_model(config.model) if model is None else model
+  model_labels = (classes.LabelSpace.of(classifier.class_names)
+                  if classifier.class_names else None)
   if source is None:
-    source = sources.build_source(config.data, classifier.class_names)
-  classifier, dims = resolve_model(classifier, params, source,
-                                   "config.model.name")
+    source = sources.build_source(config.data, model_labels)
+  classifier, labels, dims = resolve_labels(classifier, params, model_labels,
+                                            source, "config.model.name")
   contracts, needed = plan(config, stage_names, dims)
   _check_workdir(workdir, config)
   mesh = sharding.make_mesh()
   data = dataset_lib.build_dataset(config.data, source,
-                                   classifier.preprocessing)
+                                   classifier.preprocessing, labels)
   logging.info("process %d/%d: %d local examples on %d devices",
                jax.process_index(), jax.process_count(), len(data), mesh.size)
   if set(stage_names) & TAXONOMY_STAGES:
     with config_field("config.taxonomy"):  # Checked before any compute.
-      judgement.build(config.taxonomy, classifier.class_names, data)
+      judgement.build(config.taxonomy, labels, data)
   store = artifacts_lib.Artifacts(len(data))
   outputs: dict[str, StageOutput] = {}
   for name in stage_names:
@@ -177,7 +185,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     executor = Executor(mesh, data.ids, os.path.join(workdir, "shards", name),
                         config.resume.shard_size)
     ctx = StageContext(config=config, model=classifier, params=params,
-                       data=data, mesh=mesh, rng=stage_rng(config.seed, name),
+                       labels=labels, data=data, mesh=mesh, rng=stage_rng(config.seed, name),
                        executor=executor,
                        artifacts=store.view(contracts[name].consumes),
                        needed=needed[name], stage=name)
@@ -207,7 +215,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
 
 def _data_name(data_config, source: sources.Source) -> str:
   if isinstance(source, sources.ArraySource):
-    return f"{len(source.files)} images in memory"
+    return f"{len(source)} images in memory"
   for field in sources.DATA_FIELDS:
     if data_config.get(field):
       return f"{field}={data_config[field]}"

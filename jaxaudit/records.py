@@ -2,13 +2,14 @@
 
 Every process writes its own rows into `records/<stage>/part-<i>-of-<n>.<ext>`,
 atomically (`jaxaudit.files`), so a killed job never leaves a half-written file
-and `pandas.read_parquet("records/<stage>")` reads them all.
+and `pandas.read_parquet("records/<stage>")` reads them all. The workdir may be
+a local folder or a URL (`jaxaudit.storage`); pyarrow writes into a file object
+either way.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jaxaudit import files
+from jaxaudit import storage
 from jaxaudit.errors import ConfigError
 
 FORMATS = ("parquet", "jsonl")
@@ -46,7 +48,7 @@ def write_records(workdir: str, stage: str, columns: dict[str, Any],
   """Writes one process's rows of a stage; returns the file path.
 
   Args:
-    workdir: the job folder.
+    workdir: the job folder (a local path or a URL).
     stage: stage name (the subfolder under `records/`).
     columns: equal-length columns; 2-D arrays become list columns.
     process_index / process_count: name the part file.
@@ -58,7 +60,7 @@ def write_records(workdir: str, stage: str, columns: dict[str, Any],
   lengths = {k: len(v) for k, v in columns.items()}
   if len(set(lengths.values())) > 1:
     raise ValueError(f"stage {stage}: record columns differ in length {lengths}")
-  path = os.path.join(workdir, "records", stage,
+  path = storage.join(workdir, "records", stage,
                       f"part-{process_index:05d}-of-{process_count:05d}.{fmt}")
   if fmt == "parquet":
     table = pa.table({k: _column(v) for k, v in columns.items()})

@@ -18,6 +18,7 @@ npz is class-interleaved, so both parts hold every class about equally.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ from jaxaudit import compile_options
 from jaxaudit import files
 from jaxaudit import conv_layout
 from jaxaudit import sharding
+from jaxaudit import storage
 from jaxaudit import summary as summary_lib
 from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models import Classifier, load_model
@@ -181,8 +183,11 @@ def train_variant(config: ml_collections.ConfigDict, name: str,
   tx = make_optimizer(cfg)
   state = TrainState(variables["params"], variables["batch_stats"],
                      tx.init(variables["params"]), jnp.zeros((), jnp.int32))
+  directory = storage.join(workdir, name)
+  if storage.is_local(directory):  # Orbax takes absolute paths or gs:// URLs.
+    directory = os.path.abspath(storage.local_path(directory))
   manager = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, name)),
+      directory,
       options=ocp.CheckpointManagerOptions(max_to_keep=1))
   if manager.latest_step() is not None:
     state = manager.restore(manager.latest_step(),
@@ -210,7 +215,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh) -> dict:
   if config.train.num_steps % config.train.chunk_steps:
     raise ConfigError("config.train.num_steps must be a multiple of "
                       "config.train.chunk_steps")
-  with np.load(config.data.npz) as data:
+  with storage.open(config.data.npz, "rb") as f, np.load(f) as data:
     images, labels = data["images"], data["labels"].astype(np.int32)
   if config.data.num_examples:
     images, labels = images[:config.data.num_examples], labels[:config.data.num_examples]
@@ -218,10 +223,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh) -> dict:
   if not 0 < n_train < len(images):
     raise ConfigError(f"config.split.num_train must be in (0, {len(images)}), "
                       f"got {n_train}")
-  os.makedirs(workdir, exist_ok=True)
-  ranks_path = os.path.join(workdir, "ranks.npy")
-  if os.path.exists(ranks_path):
-    ranks = np.load(ranks_path, allow_pickle=False)
+  storage.makedirs(workdir)
+  ranks_path = storage.join(workdir, "ranks.npy")
+  if storage.exists(ranks_path):
+    ranks = np.load(io.BytesIO(storage.read_bytes(ranks_path)),
+                    allow_pickle=False)
   else:
     ranks = rank_pixels(config, images, mesh)
     files.write_npy(ranks_path, ranks)
@@ -247,7 +253,7 @@ def main(argv) -> None:
     results = run(_CONFIG.value, _WORKDIR.value, sharding.make_mesh())
   except (ConfigError, DataError) as e:
     sys.exit(f"error: {e}")
-  summary_lib.write_json(os.path.join(_WORKDIR.value, "retrain.json"), results)
+  summary_lib.write_json(storage.join(_WORKDIR.value, "retrain.json"), results)
   print(json.dumps(summary_lib.to_json(results), indent=1, sort_keys=True))
 
 

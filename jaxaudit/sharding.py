@@ -11,7 +11,7 @@ example is computed exactly once.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 from jax.experimental import multihost_utils
@@ -46,11 +46,15 @@ def put_global(tree: Any, target: NamedSharding) -> Any:
   On one process this is `jax.device_put`; across processes `device_put` refuses
   shardings with devices of other hosts, so each leaf is built with
   `jax.make_array_from_callback` from this process's copy (PRNG keys included).
+  A leaf already laid out over `target`'s mesh (`shard_rows`) stays as it is.
   """
-  if jax.process_count() == 1:
-    return jax.device_put(tree, target)
 
   def put(leaf):
+    if isinstance(leaf, jax.Array) and isinstance(
+        leaf.sharding, NamedSharding) and leaf.sharding.mesh == target.mesh:
+      return leaf
+    if jax.process_count() == 1:
+      return jax.device_put(leaf, target)
     if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(
         leaf.dtype, jax.dtypes.prng_key):
       return jax.random.wrap_key_data(put(jax.random.key_data(leaf)),
@@ -62,11 +66,48 @@ def put_global(tree: Any, target: NamedSharding) -> Any:
   return jax.tree.map(put, tree)
 
 
+def shard_rows(local: np.ndarray, mesh: Mesh, fill: Any = 0) -> jax.Array:
+  """Every process's rows [n_p, ...] as one global array sharded over the
+  mesh's `data` axis, each process's rows on its own devices (none copied to
+  another host), in process order; each process pads its rows with `fill` to
+  the same multiple of its device count.
+
+  Returns:
+    [P * n_pad, ...] (a collective: every process calls it).
+  """
+  local = np.asarray(local)
+  per_process = len(mesh.local_devices)
+  n_pad = max(1, math.ceil(max_over_processes(len(local)) / per_process)) * (
+      per_process)
+  padded = np.full((n_pad,) + local.shape[1:], fill, local.dtype)
+  padded[:len(local)] = local
+  return jax.make_array_from_process_local_data(batch_sharding(mesh), padded)
+
+
 def max_over_processes(value: int) -> int:
   """The largest `value` of any process (a collective: every process calls it)."""
   if jax.process_count() == 1:
     return int(value)
   return int(np.max(multihost_utils.process_allgather(np.int64(value))))
+
+
+def sum_counts(counts: np.ndarray, mesh: Mesh) -> np.ndarray:
+  """Elementwise sum of every process's int array `counts` (same shape on
+  all): an all-reduce on the mesh, so no process receives another's array.
+
+  Returns:
+    int64 array, the same on every process.
+  """
+  counts = np.asarray(counts, np.int64)
+  if jax.process_count() == 1:
+    return counts
+  if counts.size and np.abs(counts).max() >= 2**31:
+    raise ValueError("sum_counts: counts must fit in int32")
+  rows = np.zeros((len(mesh.local_devices),) + counts.shape, np.int32)
+  rows[0] = counts
+  stacked = jax.make_array_from_process_local_data(batch_sharding(mesh), rows)
+  total = jax.jit(lambda x: x.sum(0), out_shardings=replicated(mesh))(stacked)
+  return np.asarray(total.addressable_data(0)).astype(np.int64)
 
 
 def round_batch_size(batch_size: int, mesh: Mesh) -> int:
@@ -101,7 +142,10 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
       leading batch axis. `batch` holds each input sliced to `[B, ...]` plus
       `mask` (bool [B], False on padding rows).
     state: a pytree replicated on every device (model params, PRNG keys, ...).
-    inputs: process-local arrays with a common leading axis [n, ...].
+    inputs: process-local per-example inputs with a common leading axis
+      [n, ...]: arrays, row-sliceable columns (`resume.ShardedArray`), or
+      streamed columns with a `batches(rows)` iterator
+      (`jaxaudit.data.images.ImageColumn`), read one batch ahead.
     mesh: the device mesh; the batch axis is sharded over `data`.
     batch_size: global batch size, rounded up to a multiple of the device count.
     desc: progress-bar label (shown on process 0 only).
@@ -117,13 +161,16 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
   state = put_global(state, replicated(mesh))
   step = compile_options.jit(fn, out_shardings=sharding)
 
+  readers = {key: _row_batches(value, local_batch)
+             for key, value in inputs.items()}
+
   def make_batch(i: int) -> Batch:
-    lo, hi = i * local_batch, min((i + 1) * local_batch, local_n)
-    rows = max(0, hi - lo)
+    rows = max(0, min(local_batch, local_n - i * local_batch))
     batch = {}
     for key, value in inputs.items():
-      chunk = np.zeros((local_batch,) + value.shape[1:], value.dtype)
-      chunk[:rows] = value[lo:lo + rows]
+      chunk = np.zeros((local_batch,) + tuple(value.shape[1:]), value.dtype)
+      if rows:
+        chunk[:rows] = next(readers[key])
       batch[key] = chunk
     mask = np.zeros((local_batch,), bool)
     mask[:rows] = True
@@ -146,6 +193,69 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
   progress.close()
   return {k: np.concatenate([o[k] for o in outputs])[:local_n]
           for k in outputs[0]}
+
+
+def _row_batches(value: Any, rows: int) -> Iterator[np.ndarray]:
+  """Consecutive [<= rows, ...] chunks of a per-example input."""
+  if hasattr(value, "batches"):
+    return iter(value.batches(rows))
+  return (np.asarray(value[lo:lo + rows]) for lo in range(0, len(value), rows))
+
+
+def process_mesh() -> Mesh:
+  """Every device in a [process, local device] grid (axes `process`, `local`),
+  for moving rows between processes."""
+  devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+  return Mesh(np.asarray(devices).reshape(jax.process_count(), -1),
+              ("process", "local"))
+
+
+def exchange(local: dict[str, np.ndarray],
+             destination: np.ndarray) -> dict[str, np.ndarray]:
+  """Sends each local row to the process `destination` names (an all-to-all:
+  every process receives only the rows sent to it).
+
+  Args:
+    local: process-local columns [n, ...] (numbers; cast to 32 bits on the
+      way, as JAX does without x64).
+    destination: int [n] the receiving process of each row; -1 = none.
+
+  Returns:
+    The rows this process received, by sending process then in the sender's
+    order (so rows in global id order stay in it). A collective: every
+    process calls it.
+  """
+  destination = np.asarray(destination)
+  count = jax.process_count()
+  if count == 1:
+    keep = destination == 0
+    return {k: np.asarray(v)[keep] for k, v in local.items()}
+  sends = [np.flatnonzero(destination == q) for q in range(count)]
+  width = max(1, max_over_processes(max(len(s) for s in sends)))
+  mesh = process_mesh()
+  by_sender = NamedSharding(mesh, P("process"))
+  by_receiver = NamedSharding(mesh, P(None, "process"))
+  out = {}
+  valid = np.zeros((1, count, width), bool)
+  for q, rows in enumerate(sends):
+    valid[0, q, :len(rows)] = True
+  columns = dict(local, _valid=valid)
+  for key, value in columns.items():
+    if key == "_valid":
+      block = value
+    else:
+      value = np.asarray(value)
+      if value.dtype.itemsize == 8:
+        value = value.astype(value.dtype.kind + "4" if value.dtype.kind in "iuf"
+                             else value.dtype)
+      block = np.zeros((1, count, width) + value.shape[1:], value.dtype)
+      for q, rows in enumerate(sends):
+        block[0, q, :len(rows)] = value[rows]
+    sent = jax.make_array_from_process_local_data(by_sender, block)
+    received = jax.jit(lambda x: x, out_shardings=by_receiver)(sent)
+    out[key] = np.asarray(received.addressable_data(0))[:, 0]
+  keep = out.pop("_valid")
+  return {k: v[keep] for k, v in out.items()}
 
 
 def gather_to_all(local: dict[str, np.ndarray],

@@ -37,5 +37,6 @@ def to_json(value: Any) -> Any:
 
 
 def write_json(path: str, value: Any) -> None:
-  """Writes `to_json(value)` as sorted, indented JSON, atomically."""
+  """Writes `to_json(value)` as sorted, indented JSON, atomically, to a local
+  path or a URL (`jaxaudit.files`)."""
   files.write_json(path, to_json(value))

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from jaxaudit import files
+from jaxaudit import storage
 from jaxaudit.errors import ConfigError
 from jaxaudit.report import html as report_html
 from jaxaudit.report import items as rs
@@ -102,7 +103,8 @@ def _curves(summary: dict) -> dict[str, tuple[list, list]]:
 
 
 def write_index(sweep_dir: str, runs: list[Run]) -> pd.DataFrame:
-  """Writes `sweep_index.parquet` and `sweep_index.html` for finished runs.
+  """Writes `sweep_index.parquet` and `sweep_index.html` for finished runs
+  (`sweep_dir` a local folder or a URL, `jaxaudit.storage`).
 
   Returns:
     One row per run: its folder, the swept fields, status and headline metrics.
@@ -110,11 +112,10 @@ def write_index(sweep_dir: str, runs: list[Run]) -> pd.DataFrame:
   rows, plots = [], {}
   for i, run in enumerate(runs):
     name = run_name(i, run)
-    path = os.path.join(sweep_dir, name, "summary.json")
+    path = storage.join(sweep_dir, name, "summary.json")
     row = {"run": name, **{k: str(v) for k, v in run.items()}}
-    if os.path.isfile(path):
-      with open(path) as f:
-        summary = json.load(f)
+    if storage.isfile(path):
+      summary = json.loads(storage.read_text(path))
       row["status"] = "done"
       row.update(headline_metrics(summary))
       for attack, curve in _curves(summary).items():
@@ -124,7 +125,7 @@ def write_index(sweep_dir: str, runs: list[Run]) -> pd.DataFrame:
       row["status"] = "missing"
     rows.append(row)
   table = pd.DataFrame(rows)
-  files.write_with(os.path.join(sweep_dir, "sweep_index.parquet"),
+  files.write_with(storage.join(sweep_dir, "sweep_index.parquet"),
                    table.to_parquet)
   items: list[rs.Item] = [rs.Table(rows=[{k: v for k, v in r.items()}
                                          for r in rows], title="Runs")]

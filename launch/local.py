@@ -6,17 +6,25 @@
 Each process is `python -m jaxaudit.main <args> --coordinator_address=localhost:PORT
 --num_processes=N --process_id=i` with `devices_per_process` fake CPU devices, exactly
 what a TPU pod or a SLURM job runs on every host. If a process fails the others are
-stopped and the job exits with its status; output of process i goes to `<workdir>/logs/process-<i>.log`.
+stopped and the job exits with its status; output of process i goes to `<workdir>/logs/process-<i>.log`
+(on a remote workdir such as gs://..., copied there when the job ends).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxaudit import files  # pylint: disable=wrong-import-position
+from jaxaudit import storage  # pylint: disable=wrong-import-position
 
 
 def free_port() -> int:
@@ -27,14 +35,22 @@ def free_port() -> int:
 
 def launch(job_args: list[str], num_processes: int, devices_per_process: int,
            log_dir: str) -> int:
-  """Runs the processes to completion; returns the job's exit status."""
+  """Runs the processes to completion; returns the job's exit status.
+
+  Process i writes its output to `<log_dir>/process-<i>.log`. A process's
+  output needs a local file, so for a remote `log_dir` (a URL,
+  `jaxaudit.storage`) the logs are written to a local temporary folder and
+  copied to `log_dir` when the job ends.
+  """
   port = free_port()
-  os.makedirs(log_dir, exist_ok=True)
+  local_dir = (storage.local_path(log_dir) if storage.is_local(log_dir)
+               else tempfile.mkdtemp(prefix="jaxaudit-logs-"))
+  os.makedirs(local_dir, exist_ok=True)
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}")
   procs = []
   for i in range(num_processes):
-    log = open(os.path.join(log_dir, f"process-{i}.log"), "w")
+    log = open(os.path.join(local_dir, f"process-{i}.log"), "w")
     cmd = [sys.executable, "-m", "jaxaudit.main", *job_args,
            f"--coordinator_address=localhost:{port}",
            f"--num_processes={num_processes}", f"--process_id={i}"]
@@ -54,6 +70,12 @@ def launch(job_args: list[str], num_processes: int, devices_per_process: int,
         status = code
         for other, _ in running:  # The others would wait on collectives forever.
           other.kill()
+  if not storage.is_local(log_dir):
+    for i in range(num_processes):
+      name = f"process-{i}.log"
+      files.write_bytes(storage.join(log_dir, name),
+                        storage.read_bytes(os.path.join(local_dir, name)))
+    shutil.rmtree(local_dir)
   return status
 
 
@@ -72,7 +94,7 @@ def main() -> None:
                       help="-- then the arguments of jaxaudit.main")
   args = parser.parse_args()
   job_args = [a for a in args.job_args if a != "--"]
-  log_dir = os.path.join(_workdir(job_args), "logs")
+  log_dir = storage.join(_workdir(job_args), "logs")
   status = launch(job_args, args.num_processes, args.devices_per_process, log_dir)
   if status:
     print(f"error: job failed with status {status}; see {log_dir}/", file=sys.stderr)

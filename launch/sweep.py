@@ -22,6 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jaxaudit import files  # pylint: disable=wrong-import-position
+from jaxaudit import storage  # pylint: disable=wrong-import-position
 from jaxaudit import sweep  # pylint: disable=wrong-import-position
 from launch import local  # pylint: disable=wrong-import-position
 
@@ -46,26 +47,29 @@ def main() -> None:
   extra = [a for a in args.extra if a != "--"]
   runs = sweep.load_sweep(args.config)
   config_file = args.config
-  os.makedirs(args.workdir, exist_ok=True)
+  storage.makedirs(args.workdir)
   failed = []
   for i, run in enumerate(runs if not args.index_only else []):
-    run_dir = os.path.join(args.workdir, sweep.run_name(i, run))
-    if os.path.isfile(os.path.join(run_dir, "summary.json")):
+    run_dir = storage.join(args.workdir, sweep.run_name(i, run))
+    if storage.isfile(storage.join(run_dir, "summary.json")):
       continue
-    files.write_json(os.path.join(run_dir, "overrides.json"), run)
+    files.write_json(storage.join(run_dir, "overrides.json"), run)
     job = _run_command(config_file, run_dir, run, extra)
     if args.launcher == "print":
       print("python -m jaxaudit.main " + " ".join(job))
       continue
     if args.launcher == "slurm":
       script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm.sbatch")
-      subprocess.run(["sbatch", f"--output={run_dir}/slurm-%j.log", script, *job],
-                     check=True)
+      # SLURM writes its log to a local path: a remote run's goes to sbatch's
+      # default, slurm-<jobid>.out in the current folder.
+      output = ([f"--output={run_dir}/slurm-%j.log"]
+                if storage.is_local(run_dir) else [])
+      subprocess.run(["sbatch", *output, script, *job], check=True)
       continue
     print(f"[{i + 1}/{len(runs)}] {run_dir}", flush=True)
     if args.num_processes > 1:
       status = local.launch(job, args.num_processes, args.devices_per_process or 1,
-                            os.path.join(run_dir, "logs"))
+                            storage.join(run_dir, "logs"))
     else:
       env = dict(os.environ)
       if args.devices_per_process:
@@ -77,7 +81,7 @@ def main() -> None:
       failed.append(run_dir)
   if args.launcher in ("local",) or args.index_only:
     table = sweep.write_index(args.workdir, runs)
-    print(f"sweep index: {os.path.join(args.workdir, 'sweep_index.html')} "
+    print(f"sweep index: {storage.join(args.workdir, 'sweep_index.html')} "
           f"({(table['status'] == 'done').sum()}/{len(runs)} runs done)")
   if failed:
     sys.exit("error: runs failed: " + ", ".join(failed))

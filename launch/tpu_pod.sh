@@ -5,8 +5,9 @@
 #       --config=configs/imagenet_attack.py --workdir=gs://bucket/runs/in-attack \
 #       --config.data.tfds_name=imagenet2012 --config.data.tfds_data_dir=gs://bucket/tfds
 #
-# Copies this checkout to every worker, sets up a venv with jax[tpu] there (once),
-# and starts `python -m jaxaudit.main ARGS --multihost` on all workers at once:
+# Copies this checkout to every worker, sets up a venv with jax[tpu] and gcsfs (gs://
+# workdirs) there (once), and starts `python -m jaxaudit.main ARGS --multihost` on
+# all workers at once:
 # jax.distributed.initialize() reads the pod's topology from the TPU metadata.
 set -euo pipefail
 if [[ $# -lt 3 || "$3" != "--" ]]; then
@@ -22,5 +23,5 @@ gcloud compute tpus tpu-vm scp /tmp/jaxaudit-src.tgz "$TPU":/tmp/ \
 gcloud compute tpus tpu-vm ssh "$TPU" --zone="$ZONE" --worker=all --command="
   set -e; mkdir -p ~/jaxaudit && tar -C ~/jaxaudit -xzf /tmp/jaxaudit-src.tgz
   cd ~/jaxaudit
-  if [ ! -d .venv ]; then python3 -m venv .venv && .venv/bin/pip install -q -e . 'jax[tpu]'; fi
+  if [ ! -d .venv ]; then python3 -m venv .venv && .venv/bin/pip install -q -e . 'jax[tpu]' gcsfs; fi
   .venv/bin/python -m jaxaudit.main $ARGS --multihost"

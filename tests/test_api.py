@@ -18,6 +18,8 @@ import pytest
 from conftest import run_job
 import user_model
 import jaxaudit
+from jaxaudit.errors import ConfigError
+from jaxaudit.models import factory
 
 ALL_STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
 # Small settings for every stage, as dotted config fields (both entry points).
@@ -38,7 +40,7 @@ def user_job(tmp_path_factory):
   audited digits as arrays and as an .npz."""
   folder = tmp_path_factory.mktemp("outside")
   path = user_model.write(folder)
-  spec = jaxaudit.models.factory.load_factory(f"{path}:classifier")
+  spec = factory.load_factory(f"{path}:classifier")
   classifier = spec()
   train_x, train_y = user_model.digits(600)
   params, losses = user_model.train(
@@ -101,10 +103,10 @@ def test_a_model_without_features_skips_what_needs_them(user_job, tmp_path):
 
 
 def test_api_refuses_unknown_fields_and_missing_params(user_job):
-  with pytest.raises(jaxaudit.api.ConfigError, match="config.attack.nope"):
+  with pytest.raises(ConfigError, match="config.attack.nope"):
     jaxaudit.audit(user_job["classifier"], user_job["params"],
                    images=user_job["images"][:4], **{"attack.nope": 1})
-  with pytest.raises(jaxaudit.api.ConfigError, match="params"):
+  with pytest.raises(ConfigError, match="params"):
     jaxaudit.audit(user_job["classifier"], images=user_job["images"][:4])
 
 

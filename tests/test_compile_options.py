@@ -18,7 +18,8 @@ def _input_gradient(x, w, cotangent):
 
 def test_convolutions_stay_with_xla_and_give_the_same_numbers():
   if not compile_options.compiler_options():
-    pytest.skip("this XLA has no YNNPACK fusion option (nothing to undo)")
+    pytest.skip("not XLA:CPU, or it has no YNNPACK fusion option (nothing to "
+                "undo)")
   keys = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(keys[0], (8, 16, 16, 64))
   w = jax.random.normal(keys[1], (3, 3, 64, 64)) / 24.0

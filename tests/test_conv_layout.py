@@ -6,9 +6,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import numpy as np
+import pytest
 
 import flax.linen as nn
 from jaxaudit import conv_layout
+
+
+@pytest.fixture(autouse=True)
+def _on_cpu(monkeypatch):
+  """The rewrite is XLA:CPU's (off CPU `canonical_convolutions` is the identity,
+  tests/test_backend_dispatch.py); its StableHLO is the same on any machine."""
+  monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
 
 
 class _Net(nn.Module):

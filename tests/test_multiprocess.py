@@ -1,10 +1,12 @@
 """Two local processes x 4 fake devices (gloo collectives, a real jax.distributed
 job) give the same summary.json as one process."""
 
+import json
+
 import pandas as pd
 import pytest
 
-from conftest import launch_local, run_job
+from conftest import assert_same_summary, launch_local, run_job
 
 
 @pytest.mark.multiprocess
@@ -25,3 +27,33 @@ def test_two_processes_match_one(tmp_path):
                                      "part-00001-of-00002.parquet"]
   ids = [sorted(pd.read_parquet(p)["id"]) for p in parts]
   assert ids == [list(range(39)), list(range(39, 77))]
+
+
+@pytest.mark.multiprocess
+def test_two_processes_share_features_without_gathering_them(tmp_path):
+  """Criticism (each group selected by one process, its features sent only
+  there) and explain's neighbours (references sharded over all 8 devices)
+  give the one-process summary."""
+  args = ["--config=configs/digits.py",
+          "--config.stages=evaluate,explain,criticism",
+          "--config.data.num_examples=90", "--config.batch_size=16",
+          "--config.explain.methods=saliency",
+          "--config.explain.adversarial_attack=",
+          "--config.criticism.num_prototypes=3",
+          "--config.criticism.num_criticisms=2"]
+  single = tmp_path / "single"
+  result = run_job(args + [f"--workdir={single}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  multi = tmp_path / "multi"
+  result = launch_local(args + [f"--workdir={multi}"])
+  logs = "".join(p.read_text()[-1500:] for p in (multi / "logs").glob("*.log"))
+  assert result.returncode == 0, logs
+  got, want = (json.loads((w / "summary.json").read_text())
+               for w in (multi, single))
+  assert got["criticism"]["group_by"] == "true_class"
+  assert len(got["criticism"]["prototypes"]) == 10
+  assert_same_summary(got, want)
+  neighbours = [pd.read_parquet(w / "records" / "explain")
+                .sort_values("id")["neighbours_predicted"].tolist()
+                for w in (multi, single)]
+  assert [list(n) for n in neighbours[0]] == [list(n) for n in neighbours[1]]

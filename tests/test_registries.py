@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxaudit import classes
 from jaxaudit import job_config
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import MODELS
@@ -31,7 +32,8 @@ def test_every_model_maps_images_to_logits_and_features(name):
 
 
 def _input_size(model) -> int:
-  return min(model.input_size, 32 if model.label_space == "cifar10" else 64)
+  cifar = classes.LabelSpace.of(model.class_names).kind == classes.CIFAR10
+  return min(model.input_size, 32 if cifar else 64)
 
 
 # One entry of each architecture module (the others differ in depth or width).

@@ -6,17 +6,19 @@ to_bytes`), `.safetensors` and `.npz` (flat {"a/b/c": array} or torch-style
 "a.b.c" names) and torch checkpoints. Where the model gives a params template
 (its factory's params, or `init_fn` traced abstractly), the file's arrays are
 matched to it by path and must cover it exactly, with the same shapes; the
-result has the template's structure (Flax variables, an NNX state, ...).
+result has the template's structure (Flax variables, an NNX state, ...). The
+checkpoint may be a local path or a URL (`jaxaudit.storage`; orbax directories
+on gs:// are read by orbax itself).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import jax
 import numpy as np
 
+from jaxaudit import storage
 from jaxaudit.errors import DataError, WeightsError
 from jaxaudit.models.classifier import Params
 from jaxaudit.weights import load_state_dict
@@ -106,7 +108,7 @@ def load_params(path: str, template: Any | None,
   """Params from a checkpoint file or orbax directory.
 
   Args:
-    path: the checkpoint.
+    path: the checkpoint (a local path or a URL).
     template: the model's params (arrays or ShapeDtypeStructs), or None.
     convert_state_dict: maps a flat torch-style state dict to params (the
       built-in models' converters), or None.
@@ -118,11 +120,11 @@ def load_params(path: str, template: Any | None,
     WeightsError: the file is unreadable, unsafe, or does not fit the model
       (messages name config.model.checkpoint and the file).
   """
-  path = os.path.expanduser(path)
-  if not os.path.exists(path):
+  path = storage.expand(path)
+  if not storage.exists(path):
     raise WeightsError(f"{FIELD}: no such file or directory: {path}")
   try:
-    if os.path.isdir(path):
+    if storage.isdir(path):
       expected = None if template is None else {
           k: tuple(v.shape) for k, v in flatten(template).items()}
       tree = load_orbax_dir(path, expected)

@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxaudit import classes
 
 Params = Any  # Any pytree of arrays: Flax variables, an NNX state, a dict ...
 ApplyFn = Callable[[Params, jax.Array], Any]
@@ -194,12 +193,6 @@ class Classifier:
   @property
   def preprocessing(self) -> Preprocessing:
     return Preprocessing(self.input_size, self.resize_size or self.input_size)
-
-  @property
-  def label_space(self) -> str:
-    """"imagenet1k", "cifar10" or "custom" (see `jaxaudit.classes`)."""
-    return classes.kind_of(self.class_names) if self.class_names else (
-        classes.CUSTOM)
 
   @property
   def num_classes(self) -> int:

@@ -5,14 +5,14 @@ a user factory ("package.module:make", "path/to/file.py:make";
 `jaxaudit.models.factory`). Params come, in this order of precedence, from
 `config.model.random_init_seed` (>= 0: the model's `init_fn`), from
 `config.model.checkpoint` (any format `jaxaudit.models.checkpoint` reads), from
-the factory, or from the weights a built-in's package ships.
+the factory, or from the weights a built-in's package ships. The checkpoint and
+`config.model.cache_dir` may be local paths or URLs (`jaxaudit.storage`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 
 from absl import logging
 import flax
@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxaudit import files
+from jaxaudit import storage
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import checkpoint as checkpoint_lib
 from jaxaudit.models import convert
@@ -34,10 +35,11 @@ _HINT = ", or a factory 'package.module:make' / 'path/to/file.py:make'"
 
 
 def _cache_path(cache_dir: str, name: str, checkpoint: str) -> str:
-  stat = os.stat(checkpoint)
-  key = f"{name}:{os.path.abspath(checkpoint)}:{stat.st_size}:{stat.st_mtime_ns}"
+  """The cache file of a checkpoint's converted weights: keyed by the model
+  and the checkpoint's path and version (`storage.fingerprint`)."""
+  key = f"{name}:{storage.fingerprint(checkpoint)}"
   digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-  return os.path.join(os.path.expanduser(cache_dir), f"{name}-{digest}.npz")
+  return storage.join(storage.expand(cache_dir), f"{name}-{digest}.npz")
 
 
 def _save_cache(path: str, variables: Params) -> None:
@@ -87,12 +89,12 @@ def _params(classifier: Classifier, params: Params | None,
   if not path:
     raise ConfigError(f"config.model.checkpoint: model '{name}' has no weights;"
                       " give a checkpoint (or have the factory return params)")
-  path = os.path.expanduser(path)
+  path = storage.expand(path)
   # Only torch-named weights are converted, and worth caching.
   cache_dir = model_config.get("cache_dir", "")
-  cache = (_cache_path(cache_dir, name, path) if cache_dir and os.path.isfile(
+  cache = (_cache_path(cache_dir, name, path) if cache_dir and storage.isfile(
       path) and classifier.convert_state_dict is not None else "")
-  if cache and os.path.isfile(cache):
+  if cache and storage.isfile(cache):
     logging.info("loading converted weights from %s", cache)
     return _load_cache(cache)
   template = params

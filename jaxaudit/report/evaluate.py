@@ -11,15 +11,14 @@ from jaxaudit.report import items as rs
 Fetch = Callable[[np.ndarray], np.ndarray]  # global ids [k] -> uint8 [k, S, S, 3]
 
 
-def sections(metrics: dict, gathered: dict[str, np.ndarray],
-             class_names: tuple[str, ...], fetch: Fetch,
-             gallery_size: int) -> list[rs.Section]:
+def sections(metrics: dict, mistakes: dict[str, np.ndarray],
+             class_names: tuple[str, ...], fetch: Fetch) -> list[rs.Section]:
   """Args:
     metrics: the stage summary.
-    gathered: `id`, `label`, `prediction`, `top1_prob` [N], sorted by id.
+    mistakes: the gallery's mistakes, most confident first: `id`, `label`,
+      `prediction` and `score` (the top-1 probability) [k].
     class_names: the model's classes.
     fetch: decodes images by global id.
-    gallery_size: mistakes shown.
   """
   headline = rs.Table([{"examples": metrics["num_examples"],
                         "top-1": metrics["top1"], "top-5": metrics["top5"],
@@ -28,14 +27,11 @@ def sections(metrics: dict, gathered: dict[str, np.ndarray],
   per_class = rs.Table([{"class": c, "accuracy": a} for c, a in worst[:20]],
                        title="Least accurate classes")
   confusions = rs.Table(metrics["confusions"], title="Most frequent confusions")
-  label, prediction = gathered["label"], gathered["prediction"]
-  wrong = np.flatnonzero((label >= 0) & (prediction != label))
-  wrong = wrong[np.argsort(-gathered["top1_prob"][wrong], kind="stable")]
-  wrong = wrong[:gallery_size]
+  label, prediction = mistakes["label"], mistakes["prediction"]
   tiles = [rs.Tile(img, f"true: {class_names[label[i]]}\n"
                         f"predicted: {class_names[prediction[i]]} "
-                        f"({gathered['top1_prob'][i]:.2f})")
-           for img, i in zip(fetch(gathered["id"][wrong]), wrong)]
+                        f"({mistakes['score'][i]:.2f})")
+           for i, img in enumerate(fetch(mistakes["id"]))]
   rows = [tiles[k:k + 6] for k in range(0, len(tiles), 6)]
   out = [headline, per_class, confusions]
   if rows:

@@ -7,7 +7,6 @@ and referenced by relative paths, so the folder can be copied and opened anywher
 from __future__ import annotations
 
 import html
-import os
 from typing import Any
 
 from matplotlib import colormaps
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from jaxaudit import files
+from jaxaudit import storage
 from jaxaudit.report import plots
 from jaxaudit.report import items as rs
 
@@ -63,15 +63,15 @@ class _Writer:
 
   def __init__(self, workdir: str):
     self.workdir = workdir
-    self.assets = os.path.join(workdir, ASSETS)
-    os.makedirs(self.assets, exist_ok=True)
+    self.assets = storage.join(workdir, ASSETS)
+    storage.makedirs(self.assets)
     self.count = 0
     self.parts: list[str] = []
 
   def asset(self, prefix: str) -> tuple[str, str]:
     self.count += 1
     name = f"{prefix}-{self.count:04d}.png"
-    return os.path.join(self.assets, name), f"{ASSETS}/{name}"
+    return storage.join(self.assets, name), f"{ASSETS}/{name}"
 
   def item(self, item: rs.Item) -> None:
     if isinstance(item, rs.Text):
@@ -111,7 +111,8 @@ class _Writer:
 def render(workdir: str, title: str, header: list[rs.Item],
            stage_sections: list[rs.Section],
            filename: str = "report.html") -> str:
-  """Writes `workdir/<filename>` (+ assets) and returns its path."""
+  """Writes `workdir/<filename>` (+ assets) and returns its path (`workdir`
+  a local folder or a URL, `jaxaudit.storage`)."""
   writer = _Writer(workdir)
   writer.parts.append(f"<h1>{html.escape(title)}</h1>")
   for item in header:
@@ -123,6 +124,6 @@ def render(workdir: str, title: str, header: list[rs.Item],
   page = ("<!doctype html><html><head><meta charset='utf-8'>"
           f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
           "<body>" + "\n".join(writer.parts) + "</body></html>\n")
-  path = os.path.join(workdir, filename)
+  path = storage.join(workdir, filename)
   files.write_text(path, page)
   return path

@@ -377,18 +377,19 @@ def _trust_probe(ctx: StageContext, attack_labels: np.ndarray) -> list[str]:
   model = ctx.model
 
   def step(params, batch):
-    return trust.probe(model.logits_fn(params), unit_images(batch["image"]),
-                       batch["label"])
+    out = trust.probe(model.logits_fn(params), unit_images(batch["image"]),
+                      batch["label"])
+    reference = batch["reference"]
+    return {"zero_gradient": out["zero_gradient"],
+            "probability_like": out["probability_like"],
+            "change": jnp.abs(out["logits"] - reference).max(-1),
+            "scale": jnp.abs(reference).max(-1)}
 
   local = ctx.executor.run("trust", step, ctx.params,
-                           {"image": ctx.data.images, "label": attack_labels},
+                           {"image": ctx.data.images, "label": attack_labels,
+                            "reference": ctx.artifacts["evaluate.logits"]},
                            batch_size=ctx.batch_size)
-  reference = ctx.artifacts["evaluate.logits"]
-  gathered = ctx.executor.gather({
-      "zero_gradient": local["zero_gradient"],
-      "probability_like": local["probability_like"],
-      "change": np.abs(local["logits"] - reference).max(-1, initial=0.0),
-      "scale": np.abs(reference).max(-1, initial=0.0)})
+  gathered = ctx.executor.gather(local)
   return trust.model_warnings(gathered["zero_gradient"],
                               gathered["probability_like"],
                               gathered["change"], gathered["scale"])
@@ -399,7 +400,7 @@ def run(ctx: StageContext) -> StageOutput:
   cfg = ctx.config.attack
   names = attack_names(ctx.config)
   with config_field("config.taxonomy"):
-    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels,
                                ctx.data)
   prediction = ctx.artifacts["evaluate.prediction"]
   # Unlabelled examples are attacked away from the model's own prediction.

@@ -25,6 +25,7 @@ import ml_collections
 import numpy as np
 
 from jaxaudit.artifacts import ArtifactView
+from jaxaudit.classes import LabelSpace
 from jaxaudit.data.dataset import Dataset
 from jaxaudit.errors import ConfigError, ParameterError
 from jaxaudit.executor import Executor
@@ -79,6 +80,7 @@ class StageContext:
       job-level sections: seed, batch_size, taxonomy).
     model: the classifier (pure functions of params and [0, 1] images).
     params: its params, replicated by the executor.
+    labels: the job's label space (the model's classes), built once.
     data: this process's examples.
     mesh: the device mesh (axis `data`).
     rng: this stage's PRNG key (same on every process).
@@ -90,6 +92,7 @@ class StageContext:
   config: ml_collections.ConfigDict
   model: Classifier
   params: Params
+  labels: LabelSpace
   data: Dataset
   mesh: Mesh
   rng: jax.Array

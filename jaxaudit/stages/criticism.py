@@ -12,10 +12,13 @@ misclassified ones are listed apart.
 
 from __future__ import annotations
 
+import jax
+from jax.sharding import Mesh
 import ml_collections
 import numpy as np
 
 from jaxaudit import criticism
+from jaxaudit import sharding
 from jaxaudit.artifacts import Contract, Need
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
@@ -76,8 +79,13 @@ def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
 
 def resolve_group_by(config: ml_collections.ConfigDict,
                      groups: superclasses.Superclasses | None,
-                     labels: np.ndarray) -> tuple[str, list[str]]:
+                     class_counts: np.ndarray) -> tuple[str, list[str]]:
   """`config.criticism.group_by`, with "auto" made concrete, and notes.
+
+  Args:
+    config: the job config.
+    groups: the taxonomy's superclasses, or None.
+    class_counts: int [K] labelled examples of each class, over all processes.
 
   Returns:
     (a concrete `GROUP_BY` mode, notes for the summary).
@@ -91,12 +99,12 @@ def resolve_group_by(config: ml_collections.ConfigDict,
     group_by = "auto"
   if group_by != "auto":
     return group_by, notes
-  labelled = labels[labels >= 0]
+  labelled, present = int(class_counts.sum()), np.flatnonzero(class_counts)
   minimum = config.criticism.min_group_size
-  if len(labelled) >= minimum * len(np.unique(labelled)) > 0:
+  if labelled >= minimum * len(present) > 0:
     return "true_class", notes
-  if groups is not None and len(labelled):
-    if len(labelled) >= minimum * len(np.unique(groups.groups[labelled])):
+  if groups is not None and labelled:
+    if labelled >= minimum * len(np.unique(groups.groups[present])):
       return "superclass", notes
   return "global", notes
 
@@ -131,8 +139,85 @@ def group_examples(group_by: str, labels: np.ndarray,
   return np.where(classes >= 0, classes, -1).astype(np.int64), names
 
 
+def group_owners(sizes: np.ndarray, num_processes: int) -> np.ndarray:
+  """int [G]: the process that selects each group's prototypes and
+  criticisms: largest group first to the least loaded process (the same on
+  every process)."""
+  owners = np.zeros(len(sizes), np.int64)
+  load = np.zeros(num_processes, np.int64)
+  for g in np.argsort(-sizes, kind="stable"):
+    owners[g] = int(np.argmin(load))
+    load[owners[g]] += sizes[g]
+  return owners
+
+
+def _select_owned(ctx: StageContext, mine: dict[str, np.ndarray],
+                  num_groups: int) -> dict[str, np.ndarray]:
+  """MMD-critic of the groups whose rows this process received, packed per
+  group: ids, witness values and distances of the chosen examples (padding:
+  id -1), MMD^2 and gamma. Computed on this process's devices alone."""
+  config = ctx.config.criticism
+  local_mesh = Mesh(np.asarray(jax.local_devices()), (sharding.DATA_AXIS,))
+  try:
+    selection = criticism.select_groups(
+        mine["features"], mine["group"].astype(np.int64),
+        config.num_prototypes, config.num_criticisms, config.gamma or None,
+        config.regularizer, mesh=local_mesh, block_size=config.block_size)
+  except ValueError as e:
+    raise ConfigError(f"config.criticism: {e}") from e
+  owned = np.flatnonzero(selection.sizes[:num_groups] > 0) if len(
+      selection.sizes) else np.zeros(0, np.int64)
+  width = {"prototype": config.num_prototypes, "criticism": config.num_criticisms}
+  packed = {"mmd2": selection.mmd2[owned], "gamma": selection.gamma[owned]}
+  for role, chosen in (("prototype", selection.prototypes),
+                       ("criticism", selection.criticisms)):
+    ids = np.full((len(owned), width[role]), -1, np.int64)
+    witness = np.full((len(owned), width[role]), np.nan)
+    distance = np.full((len(owned), width[role]), np.nan)
+    for k, g in enumerate(owned):
+      rows = chosen[g]
+      ids[k, :len(rows)] = mine["id"][rows]
+      witness[k, :len(rows)] = selection.witness[rows]
+      if "distance" in mine:
+        distance[k, :len(rows)] = mine["distance"][rows]
+    packed.update({f"{role}_id": ids, f"{role}_witness": witness,
+                   f"{role}_distance": distance})
+  return sharding.gather_to_all(packed, owned)
+
+
+def _as_selection(packed: dict[str, np.ndarray], sizes: np.ndarray
+                  ) -> tuple[criticism.GroupSelection, np.ndarray, np.ndarray]:
+  """Every group's results as one `GroupSelection` over the chosen examples
+  only: its rows index the returned ids [R] and distances [R]."""
+  num_groups = len(sizes)
+  out = criticism.GroupSelection([np.zeros(0, np.int64)] * num_groups,
+                                 [np.zeros(0, np.int64)] * num_groups,
+                                 np.zeros(0), np.full(num_groups, np.nan),
+                                 np.full(num_groups, np.nan), sizes)
+  ids, witness, distance = [], [], []
+  for k, g in enumerate(packed["id"]):
+    out.mmd2[g], out.gamma[g] = packed["mmd2"][k], packed["gamma"][k]
+    for role in ("prototype", "criticism"):
+      chosen = packed[f"{role}_id"][k] >= 0
+      rows = np.arange(len(ids), len(ids) + chosen.sum())
+      ids += packed[f"{role}_id"][k][chosen].tolist()
+      witness += packed[f"{role}_witness"][k][chosen].tolist()
+      distance += packed[f"{role}_distance"][k][chosen].tolist()
+      if role == "prototype":
+        out.prototypes[g] = rows
+      else:
+        out.criticisms[g] = rows
+  out.witness = np.asarray(witness, np.float64)
+  return out, np.asarray(ids, np.int64), np.asarray(distance, np.float64)
+
+
 def run(ctx: StageContext) -> StageOutput:
-  """Prototypes and criticisms of every group; see the module docstring."""
+  """Prototypes and criticisms of every group; see the module docstring.
+
+  Each group is selected by one process (`group_owners`), which receives its
+  members' features from the others (`sharding.exchange`): no process holds
+  more features than its own groups' and its own examples'.
+  """
   config = ctx.config.criticism
   features = ctx.artifacts.get("evaluate.features")
   if features is None:
@@ -140,29 +225,31 @@ def run(ctx: StageContext) -> StageOutput:
                        records={"id": np.zeros(0, np.int64)},
                        sections=report.skipped(NO_FEATURES))
   with config_field("config.taxonomy"):
-    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
-                               ctx.data)
-  columns = {"label": ctx.data.labels, "features": features,
-             "prediction": ctx.artifacts["evaluate.prediction"]}
-  distance_name = f"attack.min_norm.{config.adversarial_attack}"
-  if config.adversarial_attack and distance_name in ctx.artifacts:
-    columns["distance"] = ctx.artifacts[distance_name].astype(np.float64)
-  arrays = ctx.executor.gather(columns)
-  distance = arrays.get("distance")
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels, ctx.data)
+  labels = ctx.data.labels
+  class_counts = ctx.executor.sum_counts(
+      np.bincount(labels[labels >= 0], minlength=len(ctx.labels)))
   group_by, notes = resolve_group_by(ctx.config, taxonomy.superclasses,
-                                     arrays["label"])
-  groups, names = group_examples(group_by, arrays["label"],
-                                 arrays["prediction"], ctx.model.class_names,
-                                 taxonomy.superclasses)
-  try:
-    selection = criticism.select_groups(
-        arrays["features"], groups, config.num_prototypes,
-        config.num_criticisms, config.gamma or None, config.regularizer,
-        mesh=ctx.mesh, block_size=config.block_size)
-  except ValueError as e:
-    raise ConfigError(f"config.criticism: {e}") from e
-  ids = arrays["id"]
-  present = [g for g in range(len(selection.sizes)) if selection.sizes[g]]
+                                     class_counts)
+  groups, names = group_examples(group_by, labels,
+                                 ctx.artifacts["evaluate.prediction"],
+                                 ctx.model.class_names, taxonomy.superclasses)
+  sizes = ctx.executor.sum_counts(
+      np.bincount(groups[groups >= 0], minlength=len(names)))
+  owners = group_owners(sizes, jax.process_count())
+  columns = {"id": ctx.data.ids, "group": groups,
+             "features": np.asarray(features, np.float32)}
+  distance_name = f"attack.min_norm.{config.adversarial_attack}"
+  has_distance = bool(config.adversarial_attack) and (
+      distance_name in ctx.artifacts)
+  if has_distance:
+    columns["distance"] = ctx.artifacts[distance_name].astype(np.float32)
+  mine = sharding.exchange(columns, np.where(groups >= 0,
+                                             owners[np.maximum(groups, 0)], -1))
+  selection, ids, distance = _as_selection(
+      _select_owned(ctx, mine, len(names)), sizes)
+  distance = distance if has_distance else None
+  present = [g for g in range(len(sizes)) if sizes[g]]
   summary = {
       "group_by": group_by,
       "notes": notes,

@@ -7,8 +7,9 @@ are this stage's artifacts, which every later stage consumes.
 
 from __future__ import annotations
 
-import collections
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -40,7 +41,7 @@ def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
 def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
   del config
   k, top = dims.num_classes, min(TOP, dims.num_classes)
-  produces = [ArtifactSpec("evaluate.logits", (k,), "float32"),
+  produces = [ArtifactSpec("evaluate.logits", (k,), "float32", large=True),
               ArtifactSpec("evaluate.prediction", (), "int64"),
               ArtifactSpec("evaluate.top5", (top,), "int64"),
               ArtifactSpec("evaluate.top5_probs", (top,), "float32")]
@@ -50,40 +51,60 @@ def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
   return Contract(produces=tuple(produces))
 
 
-def accuracy_metrics(labels: np.ndarray, top5: np.ndarray,
-                     class_names: tuple[str, ...],
-                     num_confusions: int) -> dict:
-  """Top-1/top-5, per-class accuracy and confusions over labelled examples.
+def accuracy_counts(labels: np.ndarray, top5: np.ndarray,
+                    num_classes: int) -> np.ndarray:
+  """What accuracy needs, as counts that add up over processes.
 
   Args:
-    labels: int [N], -1 for unlabelled (excluded).
-    top5: int [N, 5] predicted classes, best first.
+    labels: int [n] true classes, -1 for unlabelled (not counted).
+    top5: int [n, 5] predicted classes, best first.
+    num_classes: K.
+
+  Returns:
+    int64 [K + 3, K]: row t < K is the confusion row of true class t (counts
+    of each top-1 prediction); row K the top-5 hits per true class; rows K+1
+    and K+2 unused but for [0] (examples, top-1 hits).
+  """
+  labelled = labels >= 0
+  labels, top5 = labels[labelled], top5[labelled]
+  counts = np.zeros((num_classes + 3, num_classes), np.int64)
+  np.add.at(counts, (labels, top5[:, 0]), 1)
+  np.add.at(counts[num_classes], labels[(top5 == labels[:, None]).any(-1)], 1)
+  counts[num_classes + 1, 0] = len(labels)
+  counts[num_classes + 2, 0] = int((top5[:, 0] == labels).sum())
+  return counts
+
+
+def accuracy_metrics(counts: np.ndarray, class_names: tuple[str, ...],
+                     num_confusions: int) -> dict:
+  """Top-1/top-5, per-class accuracy and confusions from `accuracy_counts`
+  (summed over every process).
+
+  Args:
+    counts: int [K + 3, K].
     class_names: K names.
     num_confusions: how many (true, predicted) pairs to list.
 
   Returns:
     JSON-ready metrics.
   """
-  labelled = labels >= 0
-  labels, top5 = labels[labelled], top5[labelled]
-  correct1 = top5[:, 0] == labels
-  correct5 = (top5 == labels[:, None]).any(-1)
-  per_class = {}
-  for c in np.unique(labels):
-    members = labels == c
-    per_class[class_names[c]] = float(correct1[members].mean())
-  pairs = collections.Counter(
-      (int(t), int(p)) for t, p in zip(labels[~correct1], top5[~correct1, 0]))
+  k = len(class_names)
+  confusion, top5_hits = counts[:k], counts[k]
+  n, top1_hits = int(counts[k + 1, 0]), int(counts[k + 2, 0])
+  per_class_n = confusion.sum(1)
+  per_class = {class_names[c]: float(confusion[c, c] / per_class_n[c])
+               for c in np.flatnonzero(per_class_n)}
+  errors = confusion.copy()
+  np.fill_diagonal(errors, 0)
+  pairs = np.argwhere(errors > 0)
+  order = np.lexsort((pairs[:, 1], pairs[:, 0], -errors[tuple(pairs.T)]))
   confusions = [{"true": class_names[t], "predicted": class_names[p],
-                 "count": n}
-                for (t, p), n in sorted(pairs.items(),
-                                        key=lambda kv: (-kv[1], kv[0]))
-                [:num_confusions]]
-  n = int(labelled.sum())
+                 "count": int(errors[t, p])}
+                for t, p in pairs[order[:num_confusions]]]
   return {
       "num_examples": n,
-      "top1": float(correct1.mean()) if n else float("nan"),
-      "top5": float(correct5.mean()) if n else float("nan"),
+      "top1": top1_hits / n if n else float("nan"),
+      "top5": int(top5_hits.sum()) / n if n else float("nan"),
       "per_class_accuracy": per_class,
       "mean_per_class_accuracy": (float(np.mean(list(per_class.values())))
                                   if per_class else float("nan")),
@@ -91,13 +112,13 @@ def accuracy_metrics(labels: np.ndarray, top5: np.ndarray,
   }
 
 
-def _softmax_top(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(top-5 classes int64 [n, 5], their probabilities float32 [n, 5])."""
-  logits = logits.astype(np.float64)
-  probs = np.exp(logits - logits.max(-1, keepdims=True))
-  probs /= probs.sum(-1, keepdims=True)
-  top = np.argsort(-logits, axis=-1, kind="stable")[:, :TOP].astype(np.int64)
-  return top, np.take_along_axis(probs, top, -1).astype(np.float32)
+def softmax_top(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """logits [B, K] -> (the top min(5, K) classes [B, 5], best first, ties
+  to the lowest class; their probabilities float32 [B, 5])."""
+  logits = logits.astype(jnp.float32)
+  _, top = jax.lax.top_k(logits, min(TOP, logits.shape[-1]))
+  probs = jax.nn.softmax(logits, axis=-1)
+  return top, jnp.take_along_axis(probs, top, -1)
 
 
 def run(ctx: StageContext) -> StageOutput:
@@ -107,24 +128,32 @@ def run(ctx: StageContext) -> StageOutput:
   def step(params, batch):
     logits, features = model.logits_and_features(params,
                                                  unit_images(batch["image"]))
-    out = {"logits": logits}
+    top, probs = softmax_top(logits)
+    out = {"logits": logits.astype(jnp.float32), "top5": top,
+           "top5_probs": probs}
     if features is not None:
-      out["features"] = features
+      out["features"] = features.astype(jnp.float32)
     return out
 
+  # Logits stay on disk (read back by batch where a stage needs them): a host
+  # holds [n, 5] of them, not [n, K].
   local = ctx.executor.run("forward", step, ctx.params,
                            {"image": ctx.data.images},
-                           batch_size=ctx.config.batch_size)
-  logits = local["logits"].astype(np.float32)
-  top5, top5_probs = _softmax_top(logits)
-  gathered = ctx.executor.gather({"label": ctx.data.labels, "top5": top5,
-                                  "top1_prob": top5_probs[:, 0]})
-  gathered["prediction"] = gathered["top5"][:, 0]
+                           batch_size=ctx.config.batch_size,
+                           keep_on_disk=("logits",))
+  top5 = local["top5"].astype(np.int64)
+  top5_probs = local["top5_probs"].astype(np.float32)
   names = model.class_names
-  metrics = accuracy_metrics(gathered["label"], gathered["top5"], names,
-                             ctx.config.evaluate.num_confusions)
-  name_array = np.asarray(names, dtype=object)
   labels = ctx.data.labels
+  counts = ctx.executor.sum_counts(accuracy_counts(labels, top5, len(names)))
+  metrics = accuracy_metrics(counts, names, ctx.config.evaluate.num_confusions)
+  wrong = (labels >= 0) & (top5[:, 0] != labels)
+  mistakes = ctx.executor.top(
+      {"label": labels, "prediction": top5[:, 0]},
+      np.where(wrong, top5_probs[:, 0], -np.inf),
+      ctx.config.evaluate.gallery_size)
+  mistakes = {k: v[np.isfinite(mistakes["score"])] for k, v in mistakes.items()}
+  name_array = np.asarray(names, dtype=object)
   records = {
       "id": ctx.data.ids,
       "file": ctx.data.files,
@@ -136,11 +165,11 @@ def run(ctx: StageContext) -> StageOutput:
       "top5_probs": top5_probs,
       "correct": top5[:, 0] == labels,
   }
-  artifacts = {"evaluate.logits": logits, "evaluate.prediction": top5[:, 0],
+  artifacts = {"evaluate.logits": local["logits"],
+               "evaluate.prediction": top5[:, 0],
                "evaluate.top5": top5, "evaluate.top5_probs": top5_probs}
   if "features" in local:
-    artifacts["evaluate.features"] = local["features"].astype(np.float32)
+    artifacts["evaluate.features"] = local["features"]
   return StageOutput(
       summary=metrics, records=records, artifacts=artifacts,
-      sections=report.sections(metrics, gathered, names, ctx.data.fetch,
-                               ctx.config.evaluate.gallery_size))
+      sections=report.sections(metrics, mistakes, names, ctx.data.fetch))

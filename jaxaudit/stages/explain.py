@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxaudit import sharding
 from jaxaudit.artifacts import ArtifactSpec, Contract, Need
 from jaxaudit.data.pixels import to_uint8, unit_images
 from jaxaudit.errors import ConfigError
@@ -37,7 +38,7 @@ from jaxaudit.models.classifier import ModelDims
 from jaxaudit.report import explain as report
 from jaxaudit.sharding import example_keys
 from jaxaudit.stages.base import NO_FEATURES, StageContext, StageOutput
-from jaxaudit.stages.base import config_field, local_rows
+from jaxaudit.stages.base import config_field
 
 RANDOM = "random"  # The random-order reference in the faithfulness results.
 
@@ -179,31 +180,33 @@ def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
   return out
 
 
-def _neighbours(ctx: StageContext, gathered: dict, features: np.ndarray
-                ) -> dict[str, np.ndarray]:
-  """Global ids and similarities of each local example's neighbours."""
-  k = min(ctx.config.explain.neighbours, len(gathered["id"]))
-  rows = local_rows(gathered["id"], ctx.data.ids)
-  reference_classes = np.where(gathered["label"] >= 0, gathered["label"],
-                               gathered["prediction"])
-  state = (gathered["features"], reference_classes, gathered["id"])
+def _neighbours(ctx: StageContext, features: np.ndarray,
+                prediction: np.ndarray) -> dict[str, np.ndarray]:
+  """Global ids and similarities of each local example's neighbours among
+  all examples, the references sharded over the mesh where they lie."""
+  labels, ids = ctx.data.labels, ctx.data.ids
+  reference = (
+      sharding.shard_rows(features, ctx.mesh),
+      sharding.shard_rows(np.where(labels >= 0, labels, prediction), ctx.mesh,
+                          fill=-2),
+      sharding.shard_rows(ids.astype(np.int32), ctx.mesh, fill=-1))
+  k = min(ctx.config.explain.neighbours,
+          int(ctx.executor.reduce(float(len(ids)))))
 
   def step(state, batch):
-    all_features, classes, ids = state
     out = {}
     for kind in ("predicted", "true"):
-      found = neighbours_lib.nearest_in_class(
-          batch["features"], batch[kind], batch["id"], all_features, classes,
-          ids, k)
-      out[f"neighbours_{kind}"] = jnp.where(found.index >= 0,
-                                            ids[found.index], -1)
-      out[f"similarity_{kind}"] = found.similarity
+      found, similarity = neighbours_lib.nearest_in_class_sharded(
+          batch["features"], batch[kind], batch["id"], *state, k, ctx.mesh,
+          sharding.DATA_AXIS)
+      out[f"neighbours_{kind}"] = found
+      out[f"similarity_{kind}"] = similarity
     return out
 
-  return ctx.executor.run("neighbours", step, state, {
-      "features": features, "id": ctx.data.ids,
-      "predicted": gathered["prediction"][rows],
-      "true": gathered["label"][rows]}, batch_size=ctx.config.batch_size)
+  return ctx.executor.run("neighbours", step, reference, {
+      "features": features, "id": ids.astype(np.int32),
+      "predicted": prediction, "true": labels},
+      batch_size=ctx.config.batch_size)
 
 
 def run(ctx: StageContext) -> StageOutput:
@@ -233,8 +236,7 @@ def run(ctx: StageContext) -> StageOutput:
              "top1_prob": ctx.artifacts["evaluate.top5_probs"][:, 0]}
   notes = []
   if cfg.neighbours > 0 and features is not None:
-    records.update(_neighbours(ctx, ctx.executor.gather(
-        dict(forward, features=features)), features))
+    records.update(_neighbours(ctx, features, forward["prediction"]))
   elif cfg.neighbours > 0:
     notes.append("no nearest neighbours: " + NO_FEATURES)
   curves = {f"{name}/{key}": out[key] for name, out in results.items()

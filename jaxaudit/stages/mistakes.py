@@ -144,7 +144,7 @@ def run(ctx: StageContext) -> StageOutput:
   """Rectified accuracy, error categories and galleries; see module doc."""
   cfg = ctx.config.mistakes
   with config_field("config.taxonomy"):
-    taxonomy = judgement.build(ctx.config.taxonomy, ctx.model.class_names,
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels,
                                ctx.data)
   arrays = ctx.executor.gather({
       "label": ctx.data.labels,

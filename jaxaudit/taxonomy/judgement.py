@@ -44,20 +44,24 @@ def default_config() -> ml_collections.ConfigDict:
 @dataclasses.dataclass(frozen=True)
 class Taxonomy:
   """Attributes:
-    class_names: the model's K classes.
+    labels: the job's label space (K classes).
     superclasses: the superclass groups, or None.
     multilabel: the resolved label-set source ("demo", "real", "tfds", a
       path), or None.
     max_distance: WordNet distance still acceptable.
   """
-  class_names: tuple[str, ...]
+  labels: classes.LabelSpace
   superclasses: superclasses_lib.Superclasses | None
   multilabel: str | None
   max_distance: int
 
   @property
+  def class_names(self) -> tuple[str, ...]:
+    return self.labels.names
+
+  @property
   def label_space(self) -> str:
-    return classes.kind_of(self.class_names)
+    return self.labels.kind
 
   @property
   def groups(self) -> np.ndarray | None:
@@ -77,7 +81,7 @@ class Taxonomy:
     if self.multilabel is None:
       return None
     return label_sets_lib.label_sets_for(data, self.multilabel, ids=ids,
-                                         class_names=self.class_names)
+                                         labels=self.labels)
 
   def judge(self, true: np.ndarray, other: np.ndarray,
             sets: list[list[int]] | None) -> dict[str, np.ndarray]:
@@ -113,17 +117,16 @@ class Taxonomy:
     return notes
 
 
-def build(config: ml_collections.ConfigDict, class_names: tuple[str, ...],
+def build(config: ml_collections.ConfigDict, labels: classes.LabelSpace,
           data) -> Taxonomy:
-  """The taxonomy `config.taxonomy` describes for these classes and data.
+  """The taxonomy `config.taxonomy` describes for this label space and data.
 
   Raises:
     ParameterError: naming the `config.taxonomy` field at fault.
     DataError: an unreadable or inconsistent taxonomy file.
   """
-  groups = superclasses_lib.resolve(config.superclass, tuple(class_names),
+  groups = superclasses_lib.resolve(config.superclass, labels,
                                     int(config.wordnet_depth))
-  multilabel = label_sets_lib.resolve_source(data, config.multilabel,
-                                             tuple(class_names))
-  return Taxonomy(tuple(class_names), groups, multilabel,
+  multilabel = label_sets_lib.resolve_source(data, config.multilabel, labels)
+  return Taxonomy(labels, groups, multilabel,
                   int(config.fine_grained_distance))

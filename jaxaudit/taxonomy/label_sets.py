@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from absl import logging
 import numpy as np
 
 from jaxaudit import classes
+from jaxaudit import storage
 from jaxaudit.data import sources
 from jaxaudit.errors import DataError, ParameterError
 
@@ -40,13 +42,14 @@ PARAMETER = "multilabel"
 SOURCES = ("auto", "none", "demo", "real", "tfds")
 TFDS_FIELDS = ("real_label", "correct_multi_labels")
 _REAL_FILE = ("annotations", "imagenet_real_labels.jsonl")
+_PROBE = 64  # Examples whose names decide whether "real" applies.
 _VAL_NAME = re.compile(r"ILSVRC2012_val_(\d{8})\.", re.IGNORECASE)
 
 LabelSets = list[list[int]]
 
 
 def label_sets_for(data, source: str, ids: np.ndarray | None = None,
-                   class_names: tuple[str, ...] | None = None
+                   labels: classes.LabelSpace | None = None
                    ) -> LabelSets | None:
   """Per-example label sets from the named source.
 
@@ -55,7 +58,7 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
     source: one of `SOURCES` or a .json/.csv path (see the module docstring).
     ids: global example ids to return sets for (any example of the job, not
       only this process's); default `data.ids`.
-    class_names: the model's classes (default: a context's model's, else
+    labels: the job's label space (default: a context's, else
       ImageNet-1k's); demo/real/tfds need ImageNet-1k.
 
   Returns:
@@ -67,18 +70,18 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
       that cannot apply to this data.
     DataError: an unreadable or inconsistent label file.
   """
-  if class_names is None:
-    model = getattr(data, "model", None)
-    class_names = (model.class_names if model is not None
-                   else classes.class_names(classes.IMAGENET1K))
+  if labels is None:
+    labels = getattr(data, "labels", None)
+    if not isinstance(labels, classes.LabelSpace):
+      labels = classes.LabelSpace.of(classes.class_names(classes.IMAGENET1K))
   data = getattr(data, "data", data)
   ids = np.asarray(data.ids if ids is None else ids, np.int64)
-  files = [data.source.files[i] for i in ids.tolist()]
-  source = resolve_source(data, source, class_names)
+  source = resolve_source(data, source, labels)
   if source is None:
     return None
+  files = data.files_of(ids)
   if source.lower().endswith((".json", ".csv")):
-    return _from_file(os.path.expanduser(source), ids, files, class_names)
+    return _from_file(storage.expand(source), ids, files, labels)
   if source == "demo":
     acceptable = data.source.acceptable_labels()
     return [sorted(acceptable[i]) for i in ids.tolist()]
@@ -89,7 +92,7 @@ def label_sets_for(data, source: str, ids: np.ndarray | None = None,
 
 
 def resolve_source(data, source: str,
-                   class_names: tuple[str, ...]) -> str | None:
+                   labels: classes.LabelSpace) -> str | None:
   """The source `label_sets_for` reads: "auto" resolved to "demo", "tfds",
   "real" or None; "none" -> None; a named source or a path checked.
 
@@ -101,20 +104,19 @@ def resolve_source(data, source: str,
   if source == "none":
     return None
   if source.lower().endswith((".json", ".csv")):
-    if not os.path.isfile(os.path.expanduser(source)):
+    if not storage.isfile(storage.expand(source)):
       raise ParameterError(PARAMETER, f"no such file: {source}")
     return source
   if source not in SOURCES:
     raise ParameterError(PARAMETER, f"unknown '{source}'; valid: "
                          + ", ".join(SOURCES) + ", or a .json/.csv path")
-  files = list(data.source.files)
   if source != "auto":
-    if not _applies(source, data.source, files, class_names):
+    if not _applies(source, data, labels):
       raise ParameterError(PARAMETER, f"'{source}' does not apply to this "
                            "data: " + _requirement(source))
     return source
   for name in ("demo", "tfds", "real"):
-    if _applies(name, data.source, files, class_names):
+    if _applies(name, data, labels):
       return name
   return None
 
@@ -130,17 +132,21 @@ def _requirement(source: str) -> str:
   }[source]
 
 
-def _applies(source: str, src, files: list[str],
-             class_names: tuple[str, ...]) -> bool:
-  if classes.kind_of(tuple(class_names)) != classes.IMAGENET1K:
+def _applies(source: str, data, labels: classes.LabelSpace) -> bool:
+  """Whether `source` applies, judged on this process's first examples (no
+  other process's records are read, and no more than `_PROBE` of its own;
+  an example that then does not fit is a `DataError` naming it)."""
+  if labels.kind != classes.IMAGENET1K:
     return False
   if source == "demo":
-    return isinstance(src, sources.DemoSource)
+    return isinstance(data.source, sources.DemoSource)
   if source == "tfds":
-    return (isinstance(src, sources.TfdsSource) and bool(src.files)
-            and any(k in src.record(0) for k in TFDS_FIELDS))
-  return bool(files) and all(_VAL_NAME.search(os.path.basename(f))
-                             for f in files)
+    return (isinstance(data.source, sources.TfdsSource) and len(data.ids) > 0
+            and any(k in data.source.record(int(data.ids[0]))
+                    for k in TFDS_FIELDS))
+  probe = data.files_of(data.ids[:_PROBE])
+  return len(probe) > 0 and all(
+      _VAL_NAME.search(os.path.basename(f)) for f in probe)
 
 
 def _tfds_set(record) -> list[int]:
@@ -151,7 +157,11 @@ def _tfds_set(record) -> list[int]:
 
 
 def _val_index(file: str) -> int:
-  number = int(_VAL_NAME.search(os.path.basename(file)).group(1))
+  match = _VAL_NAME.search(os.path.basename(file))
+  if match is None:
+    raise DataError(f"{file}: ReaL labels need ImageNet validation names "
+                    "(ILSVRC2012_val_XXXXXXXX); set config.taxonomy.multilabel")
+  number = int(match.group(1))
   if not 1 <= number <= 50_000:
     raise DataError(f"{file}: ImageNet validation images are numbered 1..50000")
   return number - 1
@@ -169,16 +179,15 @@ def real_labels() -> tuple[tuple[int, ...], ...]:
 
 
 def _from_file(path: str, ids: np.ndarray, files: list[str],
-               class_names: tuple[str, ...]) -> LabelSets:
+               labels: classes.LabelSpace) -> LabelSets:
   try:
     if path.lower().endswith(".json"):
-      with open(path) as f:
-        table = json.load(f)
+      table = json.loads(storage.read_text(path))
       if not isinstance(table, dict):
         raise DataError(f"{path}: expected a JSON object {{key: [classes]}}")
     else:
-      with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+      rows = list(csv.DictReader(io.StringIO(storage.read_text(path),
+                                             newline="")))
       if rows and set(rows[0]) != {"key", "labels"}:
         raise DataError(f"{path}: expected CSV columns key,labels, got "
                         f"{sorted(rows[0])}")
@@ -186,8 +195,7 @@ def _from_file(path: str, ids: np.ndarray, files: list[str],
                for r in rows}
   except (OSError, ValueError) as e:
     raise DataError(f"cannot read label sets {path}: {e}") from e
-  keys = classes.class_keys(tuple(class_names))
-  num_classes = len(class_names)
+  keys, num_classes = labels.keys, len(labels)
   parsed = {str(k): _parse_classes(v, keys, num_classes, path, k)
             for k, v in table.items()}
   out, missing = [], 0

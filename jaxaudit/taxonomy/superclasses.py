@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from jaxaudit import classes
+from jaxaudit import storage
 from jaxaudit.errors import DataError, ParameterError
 from jaxaudit.taxonomy import metaclass, wordnet
 
@@ -39,13 +40,12 @@ class Superclasses:
   about: str
 
 
-def _from_file(path: str, class_names: tuple[str, ...],
+def _from_file(path: str, labels: classes.LabelSpace,
                about: str = "") -> Superclasses:
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise ParameterError("superclass", f"no such file: {path}")
   try:
-    with open(path) as f:
-      table = json.load(f)
+    table = json.loads(storage.read_text(path))
   except (OSError, ValueError) as e:
     raise DataError(f"cannot read superclasses {path}: {e}") from e
   if isinstance(table, dict) and isinstance(table.get("groups"), dict):
@@ -53,7 +53,7 @@ def _from_file(path: str, class_names: tuple[str, ...],
   if not isinstance(table, dict) or not all(
       isinstance(v, (str, int)) for v in table.values()):
     raise DataError(f"{path} must map classes to group names")
-  keys = classes.class_keys(class_names)
+  keys, class_names = labels.keys, labels.names
   names = sorted({str(v) for v in table.values()})
   num_classes = len(class_names)
   groups = np.arange(len(names), len(names) + num_classes)  # Unlisted: alone.
@@ -67,9 +67,9 @@ def _from_file(path: str, class_names: tuple[str, ...],
       num_classes)], about or f"groups from {os.path.basename(path)}")
 
 
-def resolve(source: str, class_names: tuple[str, ...],
+def resolve(source: str, labels: classes.LabelSpace,
             wordnet_depth: int) -> Superclasses | None:
-  """The superclasses `source` names for `class_names`, or None.
+  """The superclasses `source` names for the job's label space, or None.
 
   Raises:
     ParameterError: ("superclass") unknown source, a missing file, or
@@ -77,15 +77,15 @@ def resolve(source: str, class_names: tuple[str, ...],
     DataError: an unreadable or inconsistent superclass file.
   """
   if source.lower().endswith(".json"):
-    return _from_file(os.path.expanduser(source), class_names)
+    return _from_file(storage.expand(source), labels)
   if source not in SOURCES:
     raise ParameterError("superclass", f"unknown '{source}'; valid: "
                          + ", ".join(SOURCES) + ", or a .json path")
-  kind = classes.kind_of(class_names)
+  kind = labels.kind
   if source == "none" or (source == "auto" and kind == classes.CUSTOM):
     return None
   if source == "auto" and kind == classes.CIFAR10:
-    return _from_file(CIFAR10_FILE, class_names,
+    return _from_file(CIFAR10_FILE, labels,
                       "CIFAR-10 groups by shared WordNet hypernym")
   if kind != classes.IMAGENET1K:
     raise ParameterError("superclass", f"'{source}' needs ImageNet-1k classes; "

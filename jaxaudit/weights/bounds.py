@@ -18,6 +18,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from jaxaudit import storage as storage_lib  # `storage`: a torch storage here.
 from jaxaudit.errors import WeightsError
 
 # Element types a weight file may hold, by their canonical (NumPy) names.
@@ -154,12 +155,13 @@ def copy_view(storage: np.ndarray, offset: int, size: tuple[int, ...],
 
 
 def read_file(path: str) -> bytes:
-  """A weight file's bytes, or a WeightsError naming it."""
+  """A weight file's bytes (a local path or a URL, `jaxaudit.storage`), or a
+  WeightsError naming it."""
   try:
-    with open(path, "rb") as f:
-      return f.read()
+    return storage_lib.read_bytes(path)
   except OSError as e:
-    raise WeightsError(f"cannot read weights {path}: {e.strerror}") from None
+    raise WeightsError(f"cannot read weights {path}: {e.strerror or e}"
+                       ) from None
 
 
 def describe_error(error: BaseException) -> str:

@@ -5,26 +5,28 @@ first (`StandardCheckpointer.metadata`): each array must have an allowed dtype
 and, when the caller gives the shapes it expects (the model's params), exactly
 those shapes; otherwise all declared arrays together must fit the directory's
 budget (4x its bytes). Only then is the tree restored, as owned NumPy arrays.
+Directories on gs:// are read by orbax itself (the folder checks go through
+`jaxaudit.storage`); other URL schemes are not orbax's.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import jax
 import numpy as np
 
+from jaxaudit import storage
 from jaxaudit.errors import WeightsError
 from jaxaudit.weights import bounds
 
 
 def _directory_bytes(path: str) -> int:
   total = 0
-  for folder, _, files in os.walk(path):
+  for folder, _, files in storage.walk(path):
     for name in files:
-      total += os.path.getsize(os.path.join(folder, name))
+      total += storage.size(storage.join(folder, name))
   return total
 
 
@@ -69,7 +71,7 @@ def load_orbax_dir(path: str, expected: dict[str, tuple[int, ...]] | None = None
       an unexpected array or shape, or more declared bytes than the budget.
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  if not os.path.isdir(path):
+  if not storage.isdir(path):
     raise WeightsError(f"{path}: not a directory (orbax checkpoints are)")
   declared = declared_arrays(path)
   if expected is not None:

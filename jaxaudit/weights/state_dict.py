@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from jaxaudit import storage
 from jaxaudit.errors import WeightsError
 from jaxaudit.weights import bounds
 from jaxaudit.weights.npz_file import load_npz_bytes
@@ -38,8 +38,9 @@ def load_state_dict(path: str, strip_prefix: str = "module.") -> dict[str, np.nd
 
   Args:
     path: a torch checkpoint (.pth/.pt/.th/.bin, zip or legacy; read with the
-      allow-list unpickler), an .npz, or a .safetensors file. Every tensor is
-      bounds-checked before it is read (see `jaxaudit.weights`).
+      allow-list unpickler), an .npz, or a .safetensors file, local or a URL
+      (`jaxaudit.storage`). Every tensor is bounds-checked before it is read
+      (see `jaxaudit.weights`).
     strip_prefix: removed from names that start with it (DataParallel's
       "module.").
 
@@ -52,8 +53,8 @@ def load_state_dict(path: str, strip_prefix: str = "module.") -> dict[str, np.nd
       `UnsafeCheckpointError` (a WeightsError) when a pickle references a
       disallowed global.
   """
-  path = os.path.expanduser(path)
-  if not os.path.isfile(path):
+  path = storage.expand(path)
+  if not storage.isfile(path):
     raise WeightsError(f"config.model.checkpoint: no such file: {path}")
   data = bounds.read_file(path)
   if path.endswith(".safetensors"):

@@ -85,11 +85,15 @@ def test_skip_bad_drops_only_the_bad_file(tmp_path):
   Image.fromarray(_photo()).save(folder / "n01440764_tench.JPEG")
   (folder / "n01443537_goldfish.JPEG").write_bytes(b"garbage")
   Image.fromarray(_photo()).save(folder / "n01484850_shark.JPEG")
-  source = sources.FolderSource(str(folder), IMAGENET_NAMES)
+  labels = classes.LabelSpace.of(IMAGENET_NAMES)
+  source = sources.FolderSource(str(folder), labels)
   strict = ml_collections.ConfigDict({"num_examples": 0, "skip_bad": False})
+  data = dataset.build_dataset(strict, source, PREP, labels, 0, 1)
   with pytest.raises(DataError, match="goldfish"):
-    dataset.build_dataset(strict, source, PREP, 0, 1)
+    np.asarray(data.images)
   lenient = ml_collections.ConfigDict({"num_examples": 0, "skip_bad": True})
-  data = dataset.build_dataset(lenient, source, PREP, 0, 1)
+  data = dataset.build_dataset(lenient, source, PREP, labels, 0, 1)
   assert list(data.labels) == [0, 2] and list(data.ids) == [0, 2]
   assert data.skipped == ["n01443537_goldfish.JPEG"]
+  assert np.asarray(data.images).shape == (2, PREP.image_size,
+                                           PREP.image_size, 3)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxaudit
+from jaxaudit import classes
 
 
 class _Linen(nn.Module):
@@ -40,7 +41,8 @@ def test_linen_classifier_normalises_then_applies():
   want = module.apply(params, (x - jnp.asarray([0.5, 0.4, 0.3])) / 0.2)
   np.testing.assert_allclose(logits, want[0], rtol=1e-6)
   assert features.shape == (2, 4)
-  assert classifier.label_space == "custom" and classifier.num_classes == 3
+  assert classifier.num_classes == 3
+  assert classes.LabelSpace.of(classifier.class_names).kind == classes.CUSTOM
   np.testing.assert_allclose(norm.zero_pixel, [0.5, 0.4, 0.3])
 
 
@@ -70,7 +72,7 @@ def test_function_classifier_with_features_fn_and_known_label_spaces():
   w = jnp.ones((3, 10))
   logits, features = classifier.logits_and_features(w, jnp.ones((2, 4, 4, 3)))
   assert logits.shape == (2, 10) and features.shape == (2, 3)
-  assert classifier.label_space == "cifar10"
+  assert classes.LabelSpace.of(classifier.class_names).kind == classes.CIFAR10
   assert classifier.output_shapes(w) == ((1, 10), (1, 3))
   with pytest.raises(TypeError, match="apply_fn"):
     jaxaudit.Classifier(apply_fn=None, input_size=4)

@@ -23,14 +23,16 @@ def test_committed_weights_are_small_and_accurate():
 
 
 def test_training_script_reproduces_the_committed_accuracy():
-  """The script is deterministic; the committed file's accuracy is reproduced
-  (to one test digit: another CPU's vector width may round a sum differently
-  during the 1,500 training steps)."""
+  """The script trains a model as good as the committed one: the same bar,
+  and within 5 of the 500 test digits of its accuracy. Not bit for bit:
+  another CPU rounds sums differently over the 1,500 steps (measured: 0.948
+  where the file was made, 0.942 on a second machine of the same kind)."""
   trained, losses = make_test_model.train()
   assert losses[-50:].mean() < 0.1 * losses[:10].mean()
   _, committed = _committed()
-  assert abs(make_test_model.test_accuracy(trained)
-             - make_test_model.test_accuracy(committed)) <= 1 / 500 + 1e-9
+  accuracy = make_test_model.test_accuracy(trained)
+  assert accuracy >= 0.93
+  assert abs(accuracy - make_test_model.test_accuracy(committed)) <= 5 / 500
 
 
 def test_corrupt_weights_are_refused_with_the_file_named(tmp_path):

@@ -6,6 +6,7 @@ import ml_collections
 import pytest
 
 import user_model
+from jaxaudit import classes
 from jaxaudit.errors import ConfigError
 from jaxaudit.models import load_model
 
@@ -21,7 +22,7 @@ def test_file_and_module_factories_build_the_users_model(tmp_path):
   classifier, params = load_model(_config(f"{path}:make"))
   assert classifier.name == "digitnet" and classifier.num_classes == 7
   assert classifier.class_names[0] == "zero"
-  assert classifier.label_space == "custom"
+  assert classes.LabelSpace.of(classifier.class_names).kind == classes.CUSTOM
   sys.path.insert(0, str(tmp_path))
   try:
     again, _ = load_model(_config("mymodel:make"))

@@ -31,7 +31,7 @@ def test_analyse_hand_made_multi_label_set():
                    [281, 282, 837, 161, 999, 5, 3])
   sets = [[281], [281, 282], [836], [162], [0], [], []]
   cfg = mistakes.default_config()
-  names = classes.class_names("imagenet1k")
+  names = classes.LabelSpace.of(classes.class_names("imagenet1k"))
   taxonomy = judgement.Taxonomy(
       names, superclasses.Superclasses(superclass, [], "metaclasses"),
       "sets.json", 4)
@@ -57,7 +57,7 @@ def test_analyse_hand_made_multi_label_set():
 def test_analyse_with_the_shipped_cifar10_groups():
   # CIFAR-10's shipped groups are the only truth there: cat/dog, deer/horse,
   # automobile/truck and airplane/ship errors are fine-grained.
-  names = classes.CIFAR10_NAMES
+  names = classes.LabelSpace.of(classes.CIFAR10_NAMES)
   taxonomy = judgement.Taxonomy(
       names, superclasses.resolve("auto", names, 7), None, 4)
   assert list(taxonomy.sources()) == ["superclass"]

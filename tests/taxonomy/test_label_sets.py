@@ -14,32 +14,30 @@ from jaxaudit.models.classifier import Preprocessing
 from jaxaudit.taxonomy import label_sets
 
 PREP = Preprocessing(image_size=8, resize_size=8)
-IMAGENET_NAMES = classes.class_names(classes.IMAGENET1K)
+IMAGENET = classes.LabelSpace.of(classes.class_names(classes.IMAGENET1K))
+CIFAR = classes.LabelSpace.of(classes.CIFAR10_NAMES)
 
 
 def _dataset(source, ids):
   ids = np.asarray(ids, np.int64)
-  return dataset.Dataset(
-      images=np.zeros((len(ids), 8, 8, 3), np.uint8),
-      labels=np.asarray(source.labels)[ids], ids=ids,
-      files=np.asarray([source.files[i] for i in ids], object),
-      num_selected=len(source.files), skipped=[], source=source, prep=PREP)
+  return dataset.Dataset(ids=ids, num_selected=len(source), skipped=[],
+                         source=source, prep=PREP, label_space=IMAGENET)
 
 
 def _folder(tmp_path, names):
   for name in names:
     (tmp_path / name).write_bytes(b"")
-  return sources.FolderSource(str(tmp_path), IMAGENET_NAMES)
+  return sources.FolderSource(str(tmp_path), IMAGENET)
 
 
 def test_demo_sets_include_the_label():
   source = sources.DemoSource()
-  data = _dataset(source, range(len(source.files)))
+  data = _dataset(source, range(len(source)))
   sets = label_sets.label_sets_for(data, "auto")
   assert sets == label_sets.label_sets_for(data, "demo")
-  assert len(sets) == len(source.files)
+  assert len(sets) == len(source)
   assert sets[0] == [281, 282, 285]  # chelsea: tabby, tiger cat, Egyptian cat.
-  for label, accepted in zip(source.labels, sets):
+  for label, accepted in zip(source.labels_at(range(len(source))), sets):
     assert label in accepted
 
 
@@ -86,13 +84,12 @@ def test_user_json_and_csv(tmp_path):
 def test_cifar_label_space_has_no_imagenet_sources(tmp_path):
   data = _dataset(sources.DemoSource(), [0])
   assert label_sets.label_sets_for(data, "auto",
-                                   class_names=classes.CIFAR10_NAMES) is None
+                                   labels=CIFAR) is None
 
 
 def test_a_context_brings_its_label_space():
   data = _dataset(sources.DemoSource(), [0, 1])
-  ctx = types.SimpleNamespace(
-      data=data, model=types.SimpleNamespace(class_names=classes.CIFAR10_NAMES))
+  ctx = types.SimpleNamespace(data=data, labels=CIFAR)
   assert label_sets.label_sets_for(ctx, "auto") is None
-  ctx.model.class_names = IMAGENET_NAMES
+  ctx.labels = IMAGENET
   assert label_sets.label_sets_for(ctx, "auto")[1] == [504, 967, 968]

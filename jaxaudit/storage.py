@@ -20,7 +20,7 @@ import builtins
 import os
 import posixpath
 import shutil
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from jaxaudit.errors import ConfigError
 
@@ -151,40 +151,35 @@ def write_object(path: str | os.PathLike, data: bytes) -> None:
   fs.pipe_file(inner, data)
 
 
-def exists(path: str | os.PathLike) -> bool:
-  """Whether a file or folder is at `path`."""
+def _ask(path: str | os.PathLike, local: Callable[[str], Any], remote: str,
+         **remote_kwargs: Any) -> Any:
+  """`local(path)` on a local path, else the fsspec file system's method
+  named `remote` on the URL's path (with `remote_kwargs`)."""
   path = os.fspath(path)
   if is_local(path):
-    return os.path.exists(local_path(path))
+    return local(local_path(path))
   fs, inner = _fs(path)
-  return fs.exists(inner)
+  return getattr(fs, remote)(inner, **remote_kwargs)
+
+
+def exists(path: str | os.PathLike) -> bool:
+  """Whether a file or folder is at `path`."""
+  return _ask(path, os.path.exists, "exists")
 
 
 def isfile(path: str | os.PathLike) -> bool:
   """Whether `path` is a file."""
-  path = os.fspath(path)
-  if is_local(path):
-    return os.path.isfile(local_path(path))
-  fs, inner = _fs(path)
-  return fs.isfile(inner)
+  return _ask(path, os.path.isfile, "isfile")
 
 
 def isdir(path: str | os.PathLike) -> bool:
   """Whether `path` is a folder (on an object store: a prefix of objects)."""
-  path = os.fspath(path)
-  if is_local(path):
-    return os.path.isdir(local_path(path))
-  fs, inner = _fs(path)
-  return fs.isdir(inner)
+  return _ask(path, os.path.isdir, "isdir")
 
 
 def size(path: str | os.PathLike) -> int:
   """A file's size in bytes."""
-  path = os.fspath(path)
-  if is_local(path):
-    return os.path.getsize(local_path(path))
-  fs, inner = _fs(path)
-  return int(fs.size(inner))
+  return int(_ask(path, os.path.getsize, "size"))
 
 
 def fingerprint(path: str | os.PathLike) -> str:
@@ -253,19 +248,9 @@ def walk(path: str | os.PathLike) -> Iterator[tuple[str, list[str], list[str]]]:
 
 def remove(path: str | os.PathLike) -> None:
   """Deletes a file."""
-  path = os.fspath(path)
-  if is_local(path):
-    os.remove(local_path(path))
-    return
-  fs, inner = _fs(path)
-  fs.rm_file(inner)
+  _ask(path, os.remove, "rm_file")
 
 
 def rmtree(path: str | os.PathLike) -> None:
   """Deletes a folder and everything under it."""
-  path = os.fspath(path)
-  if is_local(path):
-    shutil.rmtree(local_path(path))
-    return
-  fs, inner = _fs(path)
-  fs.rm(inner, recursive=True)
+  _ask(path, shutil.rmtree, "rm", recursive=True)

@@ -9,11 +9,8 @@ import pytest
 from conftest import assert_same_summary, launch_local, run_job
 
 
-@pytest.mark.multiprocess
-def test_two_processes_match_one(tmp_path):
-  args = ["--config=configs/digits.py", "--config.stages=evaluate",
-          "--config.data.num_examples=77", "--config.batch_size=16",
-          "--config.resume.shard_size=24"]
+def _one_and_two_processes(tmp_path, args):
+  """Workdirs of the job run by one process and by 2 processes x 4 devices."""
   single = tmp_path / "single"
   result = run_job(args + [f"--workdir={single}"])
   assert result.returncode == 0, result.stderr[-2000:]
@@ -21,6 +18,15 @@ def test_two_processes_match_one(tmp_path):
   result = launch_local(args + [f"--workdir={multi}"])
   logs = "".join(p.read_text()[-1500:] for p in (multi / "logs").glob("*.log"))
   assert result.returncode == 0, logs
+  return single, multi
+
+
+@pytest.mark.multiprocess
+def test_two_processes_match_one(tmp_path):
+  args = ["--config=configs/digits.py", "--config.stages=evaluate",
+          "--config.data.num_examples=77", "--config.batch_size=16",
+          "--config.resume.shard_size=24"]
+  single, multi = _one_and_two_processes(tmp_path, args)
   assert (multi / "summary.json").read_bytes() == (single / "summary.json").read_bytes()
   parts = sorted((multi / "records" / "evaluate").glob("*.parquet"))
   assert [p.name for p in parts] == ["part-00000-of-00002.parquet",
@@ -41,13 +47,7 @@ def test_two_processes_share_features_without_gathering_them(tmp_path):
           "--config.explain.adversarial_attack=",
           "--config.criticism.num_prototypes=3",
           "--config.criticism.num_criticisms=2"]
-  single = tmp_path / "single"
-  result = run_job(args + [f"--workdir={single}"])
-  assert result.returncode == 0, result.stderr[-2000:]
-  multi = tmp_path / "multi"
-  result = launch_local(args + [f"--workdir={multi}"])
-  logs = "".join(p.read_text()[-1500:] for p in (multi / "logs").glob("*.log"))
-  assert result.returncode == 0, logs
+  single, multi = _one_and_two_processes(tmp_path, args)
   got, want = (json.loads((w / "summary.json").read_text())
                for w in (multi, single))
   assert got["criticism"]["group_by"] == "true_class"

@@ -5,9 +5,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from digits_model import model_and_params
 from jaxaudit import classes
+from jaxaudit import job_config
+from jaxaudit import pipeline
 from jaxaudit import sharding
-from jaxaudit.data import dataset, sources
+from jaxaudit.data import dataset, digits, sources
 from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import Preprocessing
 
@@ -95,3 +98,22 @@ def test_first_n_then_process_split(tmp_path):
                           source, PREP, labels, 0, 1)
 
 
+
+
+def test_a_users_source_is_not_changed_by_a_job(tmp_path):
+  """The data's own classes (digits named in reverse order) are mapped onto
+  the model's by name when read; the user's `ArraySource` keeps its labels
+  and class names."""
+  images, labels = digits.digit_images("test")
+  reversed_names = tuple(reversed(digits.CLASS_NAMES))
+  user_labels = 9 - labels[:40]  # The same digits, in the reversed naming.
+  source = sources.ArraySource(images[:40], user_labels,
+                               class_names=reversed_names)
+  config = job_config.base_config()
+  config.stages = "evaluate"
+  config.batch_size = 20
+  summary = pipeline.run(config, str(tmp_path), model=model_and_params(),
+                         source=source)
+  assert summary["evaluate"]["top1"] > 0.9  # Labels mapped by name.
+  np.testing.assert_array_equal(source.labels, user_labels)
+  assert source.class_names == reversed_names

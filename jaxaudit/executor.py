@@ -127,11 +127,11 @@ class Executor:
     """The k rows of local `columns` [n, ...] with the highest `score` [n]
     over all processes (ties: lowest id first), plus `id` and `score`; only
     each process's own k best travel (a collective)."""
-    ids = self.ids
-    order = np.lexsort((ids, -np.asarray(score, np.float64)))[:k]
+    score = np.asarray(score, np.float64)
+    order = np.lexsort((self.ids, -score))[:k]
     local = {key: np.asarray(value)[order] for key, value in columns.items()}
-    local["score"] = np.asarray(score, np.float64)[order]
-    best = sharding.gather_to_all(local, ids[order])
+    local["score"] = score[order]
+    best = sharding.gather_to_all(local, self.ids[order])
     order = np.lexsort((best["id"], -best["score"]))[:k]
     return {key: value[order] for key, value in best.items()}
 

@@ -235,25 +235,22 @@ def exchange(local: dict[str, np.ndarray],
   mesh = process_mesh()
   by_sender = NamedSharding(mesh, P("process"))
   by_receiver = NamedSharding(mesh, P(None, "process"))
-  out = {}
-  valid = np.zeros((1, count, width), bool)
-  for q, rows in enumerate(sends):
-    valid[0, q, :len(rows)] = True
-  columns = dict(local, _valid=valid)
-  for key, value in columns.items():
-    if key == "_valid":
-      block = value
-    else:
-      value = np.asarray(value)
-      if value.dtype.itemsize == 8:
-        value = value.astype(value.dtype.kind + "4" if value.dtype.kind in "iuf"
-                             else value.dtype)
-      block = np.zeros((1, count, width) + value.shape[1:], value.dtype)
-      for q, rows in enumerate(sends):
-        block[0, q, :len(rows)] = value[rows]
-    sent = jax.make_array_from_process_local_data(by_sender, block)
-    received = jax.jit(lambda x: x, out_shardings=by_receiver)(sent)
-    out[key] = np.asarray(received.addressable_data(0))[:, 0]
+
+  def block(value: np.ndarray) -> np.ndarray:
+    """[1, receivers, width, ...]: the rows for each receiver, padded."""
+    if value.dtype.itemsize == 8 and value.dtype.kind in "iuf":
+      value = value.astype(f"{value.dtype.kind}4")
+    out = np.zeros((1, count, width) + value.shape[1:], value.dtype)
+    for q, rows in enumerate(sends):
+      out[0, q, :len(rows)] = value[rows]
+    return out
+
+  blocks = {k: block(np.asarray(v)) for k, v in local.items()}
+  blocks["_valid"] = block(np.ones(len(destination), bool))
+  sent = {k: jax.make_array_from_process_local_data(by_sender, v)
+          for k, v in blocks.items()}
+  received = jax.jit(lambda tree: tree, out_shardings=by_receiver)(sent)
+  out = {k: np.asarray(v.addressable_data(0))[:, 0] for k, v in received.items()}
   keep = out.pop("_valid")
   return {k: v[keep] for k, v in out.items()}
 

@@ -165,8 +165,7 @@ def _select_owned(ctx: StageContext, mine: dict[str, np.ndarray],
         config.regularizer, mesh=local_mesh, block_size=config.block_size)
   except ValueError as e:
     raise ConfigError(f"config.criticism: {e}") from e
-  owned = np.flatnonzero(selection.sizes[:num_groups] > 0) if len(
-      selection.sizes) else np.zeros(0, np.int64)
+  owned = np.flatnonzero(selection.sizes[:num_groups] > 0)
   width = {"prototype": config.num_prototypes, "criticism": config.num_criticisms}
   packed = {"mmd2": selection.mmd2[owned], "gamma": selection.gamma[owned]}
   for role, chosen in (("prototype", selection.prototypes),

@@ -117,10 +117,13 @@ class Executor:
       outputs[key] = array if key in keep_on_disk else array.read()
     return outputs
 
-  def gather(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  def gather(self, columns: dict[str, np.ndarray],
+             ids: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every process's rows of local per-example `columns` [n, ...], sorted by
-    global id, plus `id` (a collective: every process calls it)."""
-    return sharding.gather_to_all(columns, self.ids)
+    global id, plus `id` (a collective: every process calls it). `ids`: the
+    global ids of the rows when they are a subset of this process's examples
+    (as given to `run`); default all."""
+    return sharding.gather_to_all(columns, self.ids if ids is None else ids)
 
   def top(self, columns: dict[str, np.ndarray], score: np.ndarray,
           k: int) -> dict[str, np.ndarray]:

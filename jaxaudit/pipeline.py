@@ -38,6 +38,7 @@ from jaxaudit.taxonomy import judgement
 
 CONFIG_FILE = "config.json"
 ARTIFACT_INDEX = "artifacts-p{:05d}.json"  # Per process: its rows' files.
+CHECKPOINTS = "checkpoints"  # <workdir>/checkpoints/<stage>: a stage's own state.
 # Stages that judge labels with `config.taxonomy`.
 TAXONOMY_STAGES = frozenset({"attack", "mistakes", "criticism"})
 
@@ -188,7 +189,8 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                        labels=labels, data=data, mesh=mesh, rng=stage_rng(config.seed, name),
                        executor=executor,
                        artifacts=store.view(contracts[name].consumes),
-                       needed=needed[name], stage=name)
+                       needed=needed[name], stage=name,
+                       checkpoint_dir=storage.join(workdir, CHECKPOINTS, name))
     output = STAGES.get(name).run(ctx)
     _check_output(name, output, contracts[name], needed[name], store)
     records_lib.write_records(workdir, name, output.records, jax.process_index(),

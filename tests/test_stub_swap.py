@@ -1,6 +1,7 @@
-"""The tests that guard the attacks, the attribution methods and SIS fail when
-a reviewer's stand-ins replace them (`tests/stubs.py`: an identity attack,
-constant attributions, random SIS ranks): none of them is passed by a no-op."""
+"""The tests that guard the attacks, the attribution methods, SIS and retraining
+on SIS fail when a reviewer's stand-ins replace them (`tests/stubs.py`: an
+identity attack, constant attributions, random SIS ranks): none of them is
+passed by a no-op."""
 
 import os
 import subprocess
@@ -38,12 +39,14 @@ GUARDS = (
     "::test_linear_model_is_exact_for_any_rule_and_steps",
     "tests/explain/test_integrated_gradients.py"
     "::test_completeness_error_shrinks_with_steps_on_a_relu_net",
-    # SIS: random ranks.
+    # SIS and retraining on its subsets: random ranks.
     "tests/sis/test_bgsis.py"
     "::test_top_ranked_pixels_keep_most_accuracy_random_ones_do_not",
     "tests/sis/test_bgsis.py::test_sis_mask_meets_the_threshold",
     "tests/sis/test_bgsis.py::test_last_step_ranks_the_remainder",
     "tests/stages/test_sis.py::test_summary_records_masks_and_report",
+    "tests/stages/test_retrain.py"
+    "::test_sis_subsets_beat_random_ones_on_held_out_digits",
 )
 
 

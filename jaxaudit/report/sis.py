@@ -8,6 +8,8 @@ import numpy as np
 
 from jaxaudit.report import items as rs
 
+MAX_CLASS_ROWS = 20
+
 
 def _triplets(gathered: dict, picked: np.ndarray, ranks: np.ndarray,
               expand: Callable[[np.ndarray], np.ndarray], baseline: np.ndarray,
@@ -23,6 +25,45 @@ def _triplets(gathered: dict, picked: np.ndarray, ranks: np.ndarray,
         rs.Tile(kept.astype(np.uint8), "SIS pixels only"),
     ])
   return rows
+
+
+def _confidence(metrics: dict, names: list[str]) -> rs.Table:
+  """p(full-image prediction) on full images and top-ranked subsets, overall
+  and per predicted class (the most frequent classes first)."""
+  rows = [{"predicted class": "all", "images": sum(
+      c["images"] for c in metrics["confidence_by_class"].values()),
+           "full image": metrics["full_confidence"]}
+          | {f"top {n}": metrics["subset_confidence"][n] for n in names}]
+  by_class = sorted(metrics["confidence_by_class"].items(),
+                    key=lambda item: (-item[1]["images"], item[0]))
+  for name, c in by_class[:MAX_CLASS_ROWS]:
+    rows.append({"predicted class": name, "images": c["images"],
+                 "full image": c["full"]} | {f"top {n}": c[n] for n in names})
+  return rs.Table(rows, title="Confidence on top-ranked subsets against full "
+                  f"images (per class: the {MAX_CLASS_ROWS} most predicted)")
+
+
+def _exact(comparison: dict, names: list[str]) -> rs.Table:
+  """Exact backward selection against BGSIS on the same images and grid."""
+  rows = []
+  for method, label in (("exact", "exact backward selection"),
+                        ("bgsis", "batched gradient (BGSIS)")):
+    m = comparison[method]
+    rows.append({"selection": label,
+                 "median SIS fraction": m["sis_fraction_median"]}
+                | {f"top {n} accuracy": m["subset_accuracy"][n] for n in names}
+                | {f"top {n} confidence": m["subset_confidence"][n]
+                   for n in names})
+  rows.append({"selection": "overlap of the two",
+               "median SIS fraction": comparison["sis_jaccard_median"]}
+              | {f"top {n} accuracy": comparison["top_overlap"][n]
+                 for n in names})
+  return rs.Table(rows, title=(
+      f"Exact backward selection against BGSIS: {comparison['num_examples']} "
+      f"images, {comparison['num_features']} features of "
+      f"{comparison['block_size']} px ({comparison['forward_passes_per_image']}"
+      " forward passes an image); last row: SIS Jaccard and shared top-ranked "
+      "features"))
 
 
 def sections(metrics: dict, gathered: dict, kept: np.ndarray, block: int,
@@ -42,7 +83,9 @@ def sections(metrics: dict, gathered: dict, kept: np.ndarray, block: int,
   names = list(metrics["subset_accuracy"])
   headline = rs.Table([{
       "threshold": metrics["threshold"], "features": metrics["num_features"],
-      "feature block (px)": block, "SIS found": metrics["sis_found_share"],
+      "feature block (px)": block,
+      "full image below threshold": metrics["below_threshold_share"],
+      "SIS found": metrics["sis_found_share"],
       "median SIS fraction": metrics["sis_fraction_median"],
       "median border share": metrics["border_share_median"],
       "uniform border share": metrics["border_share_uniform"]}])
@@ -63,7 +106,9 @@ def sections(metrics: dict, gathered: dict, kept: np.ndarray, block: int,
   curves = rs.Plot("Confidence along the ranking", series,
                    xlabel="fraction of features kept",
                    ylabel="p(predicted class)")
-  items = [headline, accuracy, bars, curves]
+  items = [headline, accuracy, bars, curves, _confidence(metrics, names)]
+  if "exact_comparison" in metrics:
+    items.append(_exact(metrics["exact_comparison"], names))
   rows = _triplets(gathered, picked, ranks, expand, baseline, class_names,
                    fetch)
   if rows:

@@ -139,8 +139,11 @@ def sis_size(curve: jax.Array, kept: jax.Array,
              threshold: float) -> tuple[jax.Array, jax.Array]:
   """The smallest top-ranked set on the curve with p(target) >= threshold.
 
-  The resolution is one selection step (k_t features): the curve is evaluated
-  where the selection left it.
+  As in Carter et al., an SIS exists only where the full image meets the
+  threshold (curve[:, 0], all features kept): an image the model is less
+  confident in has none, whatever its subsets score. The resolution is one
+  selection step (k_t features): the curve is evaluated where the selection
+  left it.
 
   Args:
     curve: float32 [B, T] p(target) with `kept[t]` features.
@@ -148,9 +151,10 @@ def sis_size(curve: jax.Array, kept: jax.Array,
     threshold: confidence the subset must keep.
 
   Returns:
-    (size int32 [B], found bool [B]); size = F (all features) where no point
-    of the curve reaches the threshold.
+    (size int32 [B], found bool [B]); found = the full image meets the
+    threshold; size = F (all features) where it does not.
   """
-  meets = curve >= threshold
+  found = curve[:, 0] >= threshold
+  meets = (curve >= threshold) & found[:, None]
   sizes = jnp.where(meets, kept[None, :], kept[0])
-  return sizes.min(axis=1), meets.any(axis=1)
+  return sizes.min(axis=1), found

@@ -4,7 +4,8 @@ and `run` (see `jaxaudit.stages.base`)."""
 
 from jaxaudit.registry import Registry
 
-STAGE_NAMES = ("evaluate", "mistakes", "attack", "explain", "criticism", "sis")
+STAGE_NAMES = ("evaluate", "mistakes", "attack", "explain", "criticism", "sis",
+               "retrain")
 
 STAGES = Registry("stage", "config.stages",
                   {name: f"jaxaudit.stages.{name}" for name in STAGE_NAMES})

@@ -88,6 +88,10 @@ class StageContext:
     artifacts: the artifacts this stage declared it consumes.
     needed: names of this stage's artifacts that later stages consume.
     stage: the stage's name.
+    checkpoint_dir: this stage's own folder in the workdir
+      (`<workdir>/checkpoints/<stage>`, a local path or a URL) for state it
+      resumes from other than per-example shards (e.g. model training
+      checkpoints); created by whoever writes to it.
   """
   config: ml_collections.ConfigDict
   model: Classifier
@@ -100,6 +104,7 @@ class StageContext:
   artifacts: ArtifactView
   needed: frozenset[str]
   stage: str
+  checkpoint_dir: str
 
   @property
   def batch_size(self) -> int:

@@ -7,6 +7,12 @@ predicted class; the stage reports how accurate the model is on the top-ranked
 5% / 10% of features alone against as many random ones, the size of the
 sufficient input subset (SIS) and how much of it lies in the image border.
 
+An SIS exists only where the full image meets `config.sis.threshold` (the
+share below it is reported). The stage also reports the confidence the
+top-ranked subsets keep in the full-image prediction, overall and per predicted
+class, and, with `config.sis.exact.num_examples`, exact backward selection
+(`jaxaudit.sis.exact`) against BGSIS on the same images and feature grid.
+
 Artifacts: `sis.ranks` [N, F] (the rank of each feature, 0 = most important;
 on disk) and `sis.size` [N] (features in the SIS).
 """
@@ -32,9 +38,10 @@ def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       # p(predicted class) the SIS must keep (the paper: 0.99 on CIFAR-10).
       "threshold": 0.9,
-      # Feature side in pixels; 0 = image_size // 32: single pixels on 32x32
-      # inputs, 7x7 blocks (a 32x32 grid) on 224x224 inputs.
-      "block_size": 0,
+      # Feature side in pixels: 1 = single pixels, as Carter et al. select
+      # (ranked by the gradient, 7 x 7 blocks keep no 10% ImageNet subset:
+      # README); 0 = image_size // 32, a coarse 32 x 32 grid.
+      "block_size": 1,
       # Each selection step removes step_fraction of the remaining features,
       # at least min_step_fraction of all (0 and 0.01: 100 equal steps).
       "step_fraction": 0.1,
@@ -45,6 +52,17 @@ def default_config() -> ml_collections.ConfigDict:
       "border_fraction": 0.1,  # Border band width / image side.
       "batch_size": 0,  # 0 = config.batch_size.
       "gallery_size": 12,
+      # Exact backward selection (every remaining feature's removal scored
+      # by a forward pass, F (F + 1) / 2 passes an image) beside BGSIS on the
+      # same grid, for the first num_examples images (0 = off).
+      "exact": ml_collections.ConfigDict({
+          "num_examples": 0,
+          # Feature side in pixels; 0 = image_size // 16 (a 16 x 16 grid:
+          # 2 x 2 pixels on CIFAR-10).
+          "block_size": 0,
+          "chunk": 32,  # Candidates per forward pass and image.
+          "batch_size": 8,  # Images per step (each scores `chunk` at once).
+      }),
   })
 
 
@@ -53,6 +71,16 @@ def _grid(config: ml_collections.ConfigDict, image_size: int
   """(block side, features F) of `config.sis` on `image_size` inputs."""
   with config_field("config.sis"):
     block = masks.resolve_block_size(config.sis.block_size, image_size)
+  side = masks.grid_side(image_size, block)
+  return block, side * side
+
+
+def _exact_grid(config: ml_collections.ConfigDict, image_size: int
+                ) -> tuple[int, int]:
+  """(block side, features F) of `config.sis.exact` on `image_size` inputs."""
+  block = config.sis.exact.block_size or max(1, image_size // 16)
+  with config_field("config.sis.exact"):
+    block = masks.resolve_block_size(block, image_size)
   side = masks.grid_side(image_size, block)
   return block, side * side
 
@@ -79,6 +107,16 @@ def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
   if cfg.baseline not in masks.BASELINES:
     raise ConfigError(f"config.sis.baseline: unknown '{cfg.baseline}'; valid: "
                       + ", ".join(masks.BASELINES))
+  exact_cfg = cfg.exact
+  for field in ("num_examples", "block_size"):
+    if exact_cfg[field] < 0:
+      raise ConfigError(f"config.sis.exact.{field} must be >= 0, got "
+                        f"{exact_cfg[field]}")
+  for field in ("chunk", "batch_size"):
+    if exact_cfg[field] < 1:
+      raise ConfigError(f"config.sis.exact.{field} must be >= 1, got "
+                        f"{exact_cfg[field]}")
+  _exact_grid(config, dims.input_size)
   block, _ = _grid(config, dims.input_size)
   with config_field("config.sis"):
     masks.border_band(masks.grid_side(dims.input_size, block), block,
@@ -97,40 +135,113 @@ def fraction_name(fraction: float) -> str:
   return f"{100 * fraction:g}%"
 
 
+_mean = subsets.mean_or_nan
+_median = subsets.median_or_nan
+
+
 def _metrics(arrays: dict, fractions: tuple[float, ...], threshold: float,
-             num_features: int, uniform_share: float) -> dict:
+             num_features: int, uniform_share: float,
+             class_names: tuple[str, ...]) -> dict:
   label = arrays["label"]
   labelled = label >= 0
   names = [fraction_name(f) for f in fractions]
-
-  def mean(values):
-    return float(values.mean()) if values.size else float("nan")
-
   subset = arrays["subset_prediction"]
+  confidence = arrays["subset_confidence"]
   random = arrays["random_prediction"]
   target = arrays["target"]
   found = arrays["sis_found"]
+  full = arrays["curve"][:, 0]
+  by_class = {}
+  for k in np.unique(target):
+    rows = target == k
+    by_class[class_names[k]] = {"images": int(rows.sum()),
+                                "full": _mean(full[rows])} | {
+        n: _mean(confidence[rows, c]) for c, n in enumerate(names)}
   return {
       "threshold": threshold,
       "num_features": num_features,
-      "subset_accuracy": {n: mean(subset[labelled, c] == label[labelled])
+      "subset_accuracy": {n: _mean(subset[labelled, c] == label[labelled])
                           for c, n in enumerate(names)},
       "random_subset_accuracy": {
-          n: mean(random[labelled, :, c] == label[labelled, None])
+          n: _mean(random[labelled, :, c] == label[labelled, None])
           for c, n in enumerate(names)},
-      "subset_agreement": {n: mean(subset[:, c] == target)
+      "subset_agreement": {n: _mean(subset[:, c] == target)
                            for c, n in enumerate(names)},
-      "random_subset_agreement": {n: mean(random[:, :, c] == target[:, None])
+      "random_subset_agreement": {n: _mean(random[:, :, c] == target[:, None])
                                   for c, n in enumerate(names)},
-      "sis_found_share": mean(found),
-      "sis_size_median": (float(np.median(arrays["sis_size"][found]))
-                          if found.any() else float("nan")),
-      "sis_fraction_median": (float(np.median(arrays["sis_size"][found]))
-                              / num_features if found.any() else float("nan")),
-      "border_share_median": (float(np.median(arrays["border_share"][found]))
-                              if found.any() else float("nan")),
+      # Images whose prediction the top-ranked / random subsets keep (counts).
+      "subset_kept": {n: int((subset[:, c] == target).sum())
+                      for c, n in enumerate(names)},
+      "random_subset_kept": {
+          n: float((random[:, :, c] == target[:, None]).mean(1).sum())
+          for c, n in enumerate(names)},
+      # p(full-image prediction): on the full images, on the top-ranked
+      # subsets; per class of the full-image prediction.
+      "full_confidence": _mean(full),
+      "subset_confidence": {n: _mean(confidence[:, c])
+                            for c, n in enumerate(names)},
+      "confidence_by_class": by_class,
+      # An SIS exists only where the full image meets the threshold.
+      "below_threshold_share": _mean(~found),
+      "sis_found_share": _mean(found),
+      "sis_size_median": _median(arrays["sis_size"][found]),
+      "sis_fraction_median": _median(arrays["sis_size"][found]) / num_features,
+      "border_share_median": _median(arrays["border_share"][found]),
       "border_share_uniform": uniform_share,
   }
+
+
+def _compare_exact(ctx: StageContext, fractions: tuple[float, ...],
+                   baseline: np.ndarray) -> tuple[dict, dict]:
+  """Exact selection and BGSIS on the first `config.sis.exact.num_examples`
+  images. Returns (summary, process-local per-example columns by local row)."""
+  cfg = ctx.config.sis
+  block, num_features = _exact_grid(ctx.config, ctx.model.input_size)
+  settings = subsets.ExactSettings(
+      block_size=block, num_features=num_features, chunk=int(cfg.exact.chunk),
+      removals=tuple(bgsis.removal_schedule(
+          num_features, cfg.step_fraction, cfg.min_step_fraction).tolist()),
+      threshold=float(cfg.threshold),
+      counts=subsets.subset_counts(fractions, num_features))
+  rows = int(np.searchsorted(ctx.data.ids, cfg.exact.num_examples))
+  ids = ctx.data.ids[:rows]
+  model = ctx.model
+
+  def step(params, batch):
+    return subsets.compare_exact(model.logits_fn(params),
+                                 unit_images(batch["image"]),
+                                 jnp.asarray(baseline), settings)
+
+  local = ctx.executor.run("exact", step, ctx.params,
+                           {"image": ctx.data.images[:rows]},
+                           batch_size=int(cfg.exact.batch_size), ids=ids)
+  columns = {k: v for k, v in local.items() if not k.endswith("_ranks")}
+  gathered = ctx.executor.gather(
+      columns | {"label": ctx.data.labels[:rows]}, ids=ids)
+  names = [fraction_name(f) for f in fractions]
+  return subsets.summarize_exact(gathered, names, settings), local
+
+
+def _exact_records(local: dict, num_local: int,
+                   fractions: tuple[float, ...]) -> dict[str, np.ndarray]:
+  """Per-example exact-vs-BGSIS columns over all local rows: -1 / NaN where
+  an example was not compared (the compared ones are the first rows)."""
+  rows = len(local["target"])
+
+  def column(values, dtype, fill):
+    out = np.full((num_local,), fill, dtype)
+    out[:rows] = values
+    return out
+
+  columns = {
+      "exact_sis_size": column(local["exact_sis_size"], np.int32, -1),
+      "bgsis_grid_sis_size": column(local["bgsis_sis_size"], np.int32, -1),
+      "exact_bgsis_spearman": column(local["spearman"], np.float32, np.nan)}
+  for c, fraction in enumerate(fractions):
+    name = fraction_name(fraction).rstrip("%")
+    columns[f"exact_bgsis_top{name}pct_overlap"] = column(
+        local["top_overlap"][:, c], np.float32, np.nan)
+  return columns
 
 
 def run(ctx: StageContext) -> StageOutput:
@@ -165,10 +276,12 @@ def run(ctx: StageContext) -> StageOutput:
       | {"label": ctx.data.labels})
   kept = bgsis.kept_counts(np.asarray(settings.removals))
   metrics = _metrics(gathered, fractions, settings.threshold, num_features,
-                     float(band.sum() / image_size ** 2))
+                     float(band.sum() / image_size ** 2),
+                     ctx.model.class_names)
   metrics.update(block_size=block, num_steps=len(settings.removals),
                  curve_fractions=(kept / num_features).tolist())
   records = {"id": ctx.data.ids, "target": local["target"],
+             "full_confidence": local["curve"][:, 0],
              "sis_size": local["sis_size"], "sis_found": local["sis_found"],
              "sis_fraction": local["sis_size"] / num_features,
              "border_share": local["border_share"], "curve": local["curve"]}
@@ -177,8 +290,13 @@ def run(ctx: StageContext) -> StageOutput:
     name = fraction_name(fraction).rstrip("%")
     records[f"subset_{name}pct_correct"] = (
         local["subset_prediction"][:, c] == labels)
+    records[f"subset_{name}pct_confidence"] = local["subset_confidence"][:, c]
     records[f"random_{name}pct_accuracy"] = (
         local["random_prediction"][:, :, c] == labels[:, None]).mean(-1)
+  if cfg.exact.num_examples:
+    metrics["exact_comparison"], exact_local = _compare_exact(
+        ctx, fractions, baseline)
+    records.update(_exact_records(exact_local, len(ctx.data.ids), fractions))
   picked = np.flatnonzero(gathered["sis_found"])[:cfg.gallery_size]
   ranks = ctx.executor.rows_of(local["ranks"], gathered["id"][picked])
   expand = lambda keep: np.asarray(masks.expand(keep[None], block))[0]

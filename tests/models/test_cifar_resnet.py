@@ -25,7 +25,7 @@ def test_pretrained_accuracy_on_real_images(depth):
 
 
 def test_trainable_from_random_init():
-  """Random init + train-mode BatchNorm: the model SIS retraining starts from."""
+  """Random init + train-mode BatchNorm: the model the retrain stage starts from."""
   model, variables = load_model(ml_collections.ConfigDict(
       {"name": "cifar_resnet20", "random_init_seed": 0}))
   x = jnp.ones((4, 32, 32, 3)) * 0.5

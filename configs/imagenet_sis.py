@@ -12,7 +12,7 @@ removing one pixel does, not what removing a whole block does, while exact
 backward selection on the same 28 x 28 blocks does find 10% subsets that keep
 it (README, "sis"). Removal: 10% of the remaining pixels per step, at least
 0.2% of all (100 pixels), 48 steps. Exact backward selection runs on the 8 x 8
-grid (2,080 forward passes an image) for the first 8 images. About 15 minutes
+grid (2,080 forward passes an image) for the first 8 images. About 10 minutes
 on two CPU cores.
 """
 

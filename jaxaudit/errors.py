@@ -17,6 +17,15 @@ class WeightsError(DataError):
   """
 
 
+class JudgementsError(DataError):
+  """A human study's judgements file is unreadable, malformed or foreign.
+
+  Foreign: written for another run, or with answers the run's tasks and
+  design do not allow. The one-line message names the file and the problem;
+  nothing of the file is used.
+  """
+
+
 class ParameterError(ValueError):
   """A method (an attack, an attribution, a selection) got a bad parameter.
 

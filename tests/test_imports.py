@@ -7,7 +7,7 @@ import os
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "jaxaudit")
-METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy")
+METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study")
 # Top-level modules above the stages (they wire jobs together).
 JOBS = ("main", "pipeline", "api", "job_config", "annotate")
 

@@ -29,7 +29,6 @@ from benchmarks import peer_references as refs
 from configs import cifar10_sis
 from jaxaudit import compile_options
 from jaxaudit.models.loading import load_model
-from jaxaudit.sis import bgsis
 from jaxaudit.sis import masks
 from jaxaudit.sis import subsets
 from jaxaudit.stages import sis as sis_stage
@@ -39,17 +38,9 @@ NAME = "sis_exact_cifar"
 
 def settings_from_config() -> tuple[subsets.ExactSettings, list[str], str]:
   """(comparison settings, subset names, baseline kind) of configs/cifar10_sis.py."""
-  cfg = cifar10_sis.get_config().sis
-  block = cfg.exact.block_size
-  features = (32 // block) ** 2
-  fractions = tuple(cfg.subset_fractions)
-  settings = subsets.ExactSettings(
-      block_size=block, num_features=features, chunk=cfg.exact.chunk,
-      removals=tuple(bgsis.removal_schedule(
-          features, cfg.step_fraction, cfg.min_step_fraction).tolist()),
-      threshold=float(cfg.threshold),
-      counts=subsets.subset_counts(fractions, features))
-  return settings, [sis_stage.fraction_name(f) for f in fractions], cfg.baseline
+  config = cifar10_sis.get_config()
+  names = [sis_stage.fraction_name(f) for f in config.sis.subset_fractions]
+  return sis_stage.exact_settings(config, 32), names, config.sis.baseline
 
 
 def compare(images: np.ndarray, batch: int) -> dict[str, np.ndarray]:

@@ -191,18 +191,29 @@ def _metrics(arrays: dict, fractions: tuple[float, ...], threshold: float,
   }
 
 
-def _compare_exact(ctx: StageContext, fractions: tuple[float, ...],
-                   baseline: np.ndarray) -> tuple[dict, dict]:
-  """Exact selection and BGSIS on the first `config.sis.exact.num_examples`
-  images. Returns (summary, process-local per-example columns by local row)."""
-  cfg = ctx.config.sis
-  block, num_features = _exact_grid(ctx.config, ctx.model.input_size)
-  settings = subsets.ExactSettings(
+def exact_settings(config: ml_collections.ConfigDict, image_size: int
+                   ) -> subsets.ExactSettings:
+  """The exact-vs-BGSIS comparison's settings on `image_size` inputs: the
+  `config.sis.exact` grid, with `config.sis`'s removal schedule, threshold and
+  subset fractions (what the stage runs, and what
+  `scripts/record_sis_exact.py` records)."""
+  cfg = config.sis
+  block, num_features = _exact_grid(config, image_size)
+  fractions = tuple(float(f) for f in cfg.subset_fractions)
+  return subsets.ExactSettings(
       block_size=block, num_features=num_features, chunk=int(cfg.exact.chunk),
       removals=tuple(bgsis.removal_schedule(
           num_features, cfg.step_fraction, cfg.min_step_fraction).tolist()),
       threshold=float(cfg.threshold),
       counts=subsets.subset_counts(fractions, num_features))
+
+
+def _compare_exact(ctx: StageContext, fractions: tuple[float, ...],
+                   baseline: np.ndarray) -> tuple[dict, dict]:
+  """Exact selection and BGSIS on the first `config.sis.exact.num_examples`
+  images. Returns (summary, process-local per-example columns by local row)."""
+  cfg = ctx.config.sis
+  settings = exact_settings(ctx.config, ctx.model.input_size)
   rows = int(np.searchsorted(ctx.data.ids, cfg.exact.num_examples))
   ids = ctx.data.ids[:rows]
   model = ctx.model

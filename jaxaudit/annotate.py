@@ -40,19 +40,20 @@ from jaxaudit import classes
 from jaxaudit import files
 from jaxaudit import pipeline
 from jaxaudit import storage
+from jaxaudit import study_inputs
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
 from jaxaudit.errors import ConfigError, DataError, ParameterError
 from jaxaudit.models import load_model
 from jaxaudit.sis import masks
+from jaxaudit.study import key as key_lib
 from jaxaudit.study import page
 from jaxaudit.study import tasks as tasks_lib
 
-STUDY_DIR = "study"
+STUDY_DIR = study_inputs.STUDY_DIR
 PAGE_FILE = "study.html"
-KEY_FILE = "tasks.json"
-KEY_FORMAT = "jaxaudit-study-tasks/1"
-SUMMARY_FILE = "summary.json"
+KEY_FILE = study_inputs.KEY_FILE
+SUMMARY_FILE = study_inputs.SUMMARY_FILE
 
 
 class _Run:
@@ -81,8 +82,8 @@ class _Run:
 
   @property
   def run_id(self) -> str:
-    """SHA-256 of config.json's bytes (a run has no other id)."""
-    return hashlib.sha256(self.config_bytes).hexdigest()
+    """The run's id (`study_inputs.run_id` of config.json)."""
+    return study_inputs.run_id(json.loads(self.config_bytes))
 
   def records(self, stage: str):
     """The stage's records, a pandas DataFrame sorted by id."""
@@ -109,7 +110,7 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
   return np.clip(np.round(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _error_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict]:
+def _error_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict, dict]:
   evaluate = run.records("evaluate")
   ids = evaluate["id"].to_numpy(np.int64)
   labels = evaluate["label"].to_numpy(np.int64)
@@ -118,10 +119,11 @@ def _error_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict]:
   rows = _rows(ids, wrong)
   tasks = tasks_lib.error_tasks(wrong, run.images(wrong), labels[rows],
                                 top5[rows], run.class_names, limit=limit)
-  return tasks, {t.id: (int(i), None) for t, i in zip(tasks, wrong)}
+  return tasks, {t.id: (int(i), None) for t, i in zip(tasks, wrong)}, {}
 
 
-def _adversarial_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict]:
+def _adversarial_tasks(run: _Run, limit: int
+                       ) -> tuple[list[page.Task], dict, dict]:
   attack = run.config.explain.adversarial_attack
   methods = [m for m in run.config.explain.adversarial_methods.split(",") if m]
   if not attack or not methods:
@@ -131,9 +133,9 @@ def _adversarial_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict]:
   map_ids, maps = artifacts.read_stored(
       run.workdir, f"explain.adversarial_map.{methods[0]}")
   records = run.records("attack")
-  records = records[(records["attack"] == attack)
-                    & (records["epsilon"] == records.loc[
-                        records["attack"] == attack, "epsilon"].max())]
+  records = records[records["attack"] == attack]
+  epsilon = records["epsilon"].max()
+  records = records[records["epsilon"] == epsilon]
   record_ids = records["id"].to_numpy(np.int64)
   rows = _rows(record_ids, ids)
   success = records["success"].to_numpy(bool)[rows]
@@ -143,12 +145,15 @@ def _adversarial_tasks(run: _Run, limit: int) -> tuple[list[page.Task], dict]:
       records["adv_class"].to_numpy(np.int64)[rows][chosen],
       success[chosen], maps[_rows(map_ids, ids[chosen])], run.class_names,
       limit=limit)
-  variant = f"{attack}/{methods[0]}"
-  return tasks, {t.id: (int(i), variant) for t, i in zip(tasks, ids[chosen])}
+  source = key_lib.AdversarialSource(
+      attack, float(epsilon), str(records["epsilon_label"].iloc[0]),
+      methods[0])
+  return (tasks, {t.id: (int(i), None) for t, i in zip(tasks, ids[chosen])},
+          {"adversarial": source})
 
 
 def _subset_tasks(run: _Run, seed: int, limit: int
-                  ) -> tuple[list[page.Task], dict]:
+                  ) -> tuple[list[page.Task], dict, dict]:
   ids, ranks = artifacts.read_stored(run.workdir, "sis.ranks")
   ids, ranks = ids[:limit], ranks[:limit]
   top5 = labels = None
@@ -164,25 +169,27 @@ def _subset_tasks(run: _Run, seed: int, limit: int
   except ValueError as e:
     raise ConfigError(f"config.sis of {run.workdir}: {e}") from e
   key = f"{seed}:{hashlib.sha256(ranks.tobytes()).hexdigest()}"
+  fraction = float(cfg.subset_fractions[0])
   tasks, hidden = tasks_lib.subset_tasks(
       ids, run.images(ids), ranks, run.class_names, block_size=block,
-      fraction=float(cfg.subset_fractions[0]), baseline=baseline, seed=seed,
-      key=key, limit=limit, top5=top5, labels=labels)
-  return tasks, hidden
+      fraction=fraction, baseline=baseline, seed=seed, key=key, limit=limit,
+      top5=top5, labels=labels)
+  return tasks, hidden, {"subset_fraction": fraction}
 
 
 def _key(run: _Run, seed: int, annotators: Sequence[str],
-         study: list[page.Task], hidden: dict) -> dict:
-  """tasks.json: what each task shows, and the subset conditions."""
-  rows = []
+         study: list[page.Task], hidden: dict, sources: dict
+         ) -> key_lib.StudyKey:
+  """The study's key: what each task shows, and the subset conditions."""
+  tasks = {}
   for task in study:
     example, variant = hidden[task.id]
-    rows.append({"id": task.id, "kind": task.kind, "example_id": example,
-                 "variant": variant,
-                 "candidates": [[int(i), n] for i, n in task.candidates],
-                 "adversarial_class": task.adversarial_class})
-  return {"format": KEY_FORMAT, "run_id": run.run_id, "seed": seed,
-          "annotators": list(annotators), "tasks": rows}
+    tasks[task.id] = key_lib.KeyTask(
+        task.kind, example, variant,
+        tuple((int(i), n) for i, n in task.candidates),
+        task.adversarial_class)
+  return key_lib.StudyKey(run.run_id, seed, tuple(annotators), tasks,
+                          **sources)
 
 
 def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
@@ -215,7 +222,7 @@ def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
       "subset": (("sis",), lambda: _subset_tasks(run, seed,
                                                  max_per_kind // 2)),
   }
-  study, hidden = [], {}
+  study, hidden, sources = [], {}, {}
   for kind, (stages, build) in builders.items():
     missing = [s for s in stages if s not in run.summary]
     if missing:
@@ -223,13 +230,15 @@ def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
                    ", ".join(missing), workdir)
       continue
     try:
-      kind_tasks, kind_hidden = build()
+      kind_tasks, kind_hidden, kind_source = build()
     except KeyError as e:
       logging.info("no %s tasks: %s", kind, e)
       continue
     logging.info("%d %s tasks", len(kind_tasks), kind)
     study += kind_tasks
     hidden.update(kind_hidden)
+    if kind_tasks:
+      sources.update(kind_source)
   if not study:
     raise DataError(f"--workdir {workdir}: nothing to judge (needs top-1 "
                     "errors from evaluate, successful adversarials from "
@@ -241,7 +250,8 @@ def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
                   annotators=list(annotators),
                   title=f"{page.DEFAULT_TITLE}: {run.config.report.title}")
   files.write_json(os.path.join(out, KEY_FILE),
-                   _key(run, seed, annotators, study, hidden))
+                   key_lib.to_json(_key(run, seed, annotators, study, hidden,
+                                        sources)))
   return path
 
 

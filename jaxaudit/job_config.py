@@ -12,6 +12,7 @@ import importlib
 
 import ml_collections
 
+from jaxaudit import study_inputs
 from jaxaudit.stages import STAGE_NAMES
 from jaxaudit.taxonomy import judgement
 
@@ -57,6 +58,9 @@ def base_config() -> ml_collections.ConfigDict:
   # criticism): jaxaudit.taxonomy.judgement.
   config.taxonomy = judgement.default_config()
   config.report = ml_collections.ConfigDict({"title": "jaxaudit report"})
+  # The human study's key and statistics (jaxaudit.study_inputs); the
+  # judgements themselves come in through config.<stage>.judgements.
+  config.study = study_inputs.default_config()
   for name in STAGE_NAMES:
     module = importlib.import_module(f"jaxaudit.stages.{name}")
     config[name] = module.default_config()

@@ -22,6 +22,7 @@ from jaxaudit import files
 from jaxaudit import records as records_lib
 from jaxaudit import sharding
 from jaxaudit import storage
+from jaxaudit import study_inputs
 from jaxaudit import summary as summary_lib
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
@@ -50,12 +51,14 @@ def parse_stages(config: ml_collections.ConfigDict) -> list[str]:
 
 def _check_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Refuses a workdir (a local folder or a URL, `jaxaudit.storage`) that holds
-  results of a different config."""
+  results of a different config; the fields that only carry judgements in
+  (`study_inputs.STUDY_FIELDS`) may differ."""
   path = storage.join(workdir, CONFIG_FILE)
   resolved = json.loads(config.to_json_best_effort(sort_keys=True))
   if storage.exists(path):
     previous = json.loads(storage.read_text(path))
-    changed = sorted(_diff(previous, resolved))
+    changed = sorted(f for f in _diff(previous, resolved)
+                     if not study_inputs.is_study_field(f))
     if changed:
       raise ConfigError(
           f"--workdir {workdir} holds results of another config (differs in "
@@ -170,6 +173,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
   classifier, labels, dims = resolve_labels(classifier, params, model_labels,
                                             source, "config.model.name")
   contracts, needed = plan(config, stage_names, dims)
+  studies = study_inputs.load(config, workdir, stage_names)
   _check_workdir(workdir, config)
   mesh = sharding.make_mesh()
   data = dataset_lib.build_dataset(config.data, source,
@@ -190,7 +194,8 @@ def run(config: ml_collections.ConfigDict, workdir: str,
                        executor=executor,
                        artifacts=store.view(contracts[name].consumes),
                        needed=needed[name], stage=name,
-                       checkpoint_dir=storage.join(workdir, CHECKPOINTS, name))
+                       checkpoint_dir=storage.join(workdir, CHECKPOINTS, name),
+                       study=studies.get(name))
     output = STAGES.get(name).run(ctx)
     _check_output(name, output, contracts[name], needed[name], store)
     records_lib.write_records(workdir, name, output.records, jax.process_index(),

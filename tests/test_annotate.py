@@ -4,7 +4,6 @@ from a run without sis; a clear error for a folder that holds no run; the
 command line."""
 
 import collections
-import hashlib
 import json
 import os
 import re
@@ -16,10 +15,16 @@ import pytest
 from conftest import ROOT
 from jaxaudit import annotate
 from jaxaudit import pipeline
+from jaxaudit import study_inputs
 from jaxaudit.errors import DataError
+from jaxaudit.study import key as key_lib
 
 sys.path.insert(0, os.path.join(ROOT, "configs"))
 import digits  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# The module's tests share one run: keep them on one xdist worker (CI runs
+# pytest -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("annotate")
 
 # The first 92 test digits are all classified right: 128 hold two errors.
 NUM_EXAMPLES = 128
@@ -61,7 +66,12 @@ def test_page_holds_every_kind_and_the_key_maps_it_back(run):
     html = f.read()
   key = _key(path)
   with open(os.path.join(run, pipeline.CONFIG_FILE), "rb") as f:
-    assert key["run_id"] == hashlib.sha256(f.read()).hexdigest()
+    assert key["run_id"] == study_inputs.run_id(json.load(f))
+  loaded = key_lib.load(os.path.join(run, "study", annotate.KEY_FILE))
+  assert loaded.adversarial._replace(epsilon=0.0) == key_lib.AdversarialSource(
+      "pgd_linf", 0.0, "32/255", "saliency")
+  assert loaded.adversarial.epsilon == pytest.approx(32 / 255)
+  assert loaded.subset_fraction == 0.05
   assert key["seed"] == 4 and key["annotators"] == ["ann-a", "ann-b"]
   kinds = collections.Counter(t["kind"] for t in key["tasks"])
   with open(os.path.join(run, "summary.json")) as f:

@@ -9,7 +9,7 @@ from conftest import ROOT
 PACKAGE = os.path.join(ROOT, "jaxaudit")
 METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study")
 # Top-level modules above the stages (they wire jobs together).
-JOBS = ("main", "pipeline", "api", "job_config", "annotate")
+JOBS = ("main", "pipeline", "api", "job_config", "annotate", "study_inputs")
 
 
 def _layer(module: str) -> int:

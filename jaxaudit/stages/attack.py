@@ -41,12 +41,15 @@ from jaxaudit.artifacts import ArtifactSpec, Contract, Need
 from jaxaudit.attacks import autoattack as autoattack_lib
 from jaxaudit.attacks import trust
 from jaxaudit.data.pixels import unit_images
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.report import attack as report
+from jaxaudit.report import human as human_report
 from jaxaudit.sharding import example_keys
 from jaxaudit.stages.base import StageContext, StageOutput, config_field
-from jaxaudit.stages.base import local_rows
+from jaxaudit.stages.base import local_rows, study_rows
+from jaxaudit.study import metrics
+from jaxaudit.study.metrics import Study
 from jaxaudit.taxonomy import judgement
 
 _FLIP_REASONS = ("plausible", "in_label_set", "same_superclass",
@@ -61,6 +64,10 @@ def default_config() -> ml_collections.ConfigDict:
   pgd = dict(steps=3, rel_stepsize=0.5, restarts=1, random_start=False,
              loss="ce", targeted=False)
   return ml_collections.ConfigDict({
+      # People's judgements of the study's adversarial tasks (comma-separated
+      # files or folders from python -m jaxaudit.annotate's page), scored
+      # into a finished run: jaxaudit.study_inputs.
+      "judgements": "",
       "attacks": "fgsm,pgd_linf,deepfool,cw_l2",
       "batch_size": 0,  # 0 = config.batch_size.
       # Its largest epsilon fills the gallery (the first attack if it is not
@@ -431,6 +438,7 @@ def run(ctx: StageContext) -> StageOutput:
                         "equals robust accuracy (config.taxonomy)"]
   rows = local_rows(gathered["id"], ctx.data.ids)
   records, results, artifacts, curves, by_square = [], {}, {}, {}, {}
+  studied = _studied_point(ctx) if ctx.study is not None else None
   for name in names:
     eps, eps_labels = epsilons(name, cfg[name])
     store = (name != "autoattack" and (
@@ -462,6 +470,11 @@ def run(ctx: StageContext) -> StageOutput:
           for k in _FLIP_REASONS}}
       records.append(_record_rows(ctx, name, results[name], e, rows, labels,
                                   robust, fields, local))
+      if studied == (name, eps_label):
+        summary["human"], accepted = _human(
+            ctx.study, taxonomy, gathered["id"], flipped, robust, labelled,
+            fields)
+        records[-1]["human_adversarial_accepted"] = accepted[rows]
     summary["robust_accuracy"][name] = plain
     summary["plausible_robust_accuracy"][name] = plausible
     summary["plausibility_of_flips"][name] = flips
@@ -487,11 +500,55 @@ def run(ctx: StageContext) -> StageOutput:
       trust.attack_warnings(summary, results, cfg.tolerance, curves)
       + trust.square_warnings(by_square) + _trust_probe(ctx, attack_labels))
   gallery = _gallery(ctx, results, gathered, artifacts)
+  sections = report.sections(summary, results, names, *gallery)
+  if studied is not None:
+    for chunk in records:
+      chunk.setdefault("human_adversarial_accepted",
+                       np.full(len(chunk["id"]), np.nan))
+    sections.append(human_report.adversarial_section(
+        summary["human"], *studied,
+        summary["plausible_robust_accuracy"][studied[0]][studied[1]]
+        if summary["plausibility_sources"] else None))
   return StageOutput(
       summary=summary,
       records={k: np.concatenate([r[k] for r in records]) for k in records[0]},
-      sections=report.sections(summary, results, names, *gallery),
+      sections=sections,
       artifacts=artifacts)
+
+
+def _studied_point(ctx: StageContext) -> tuple[str, str]:
+  """(attack, epsilon label) of the study's adversarial tasks."""
+  source = ctx.study.key.adversarial
+  if source.attack in attack_names(ctx.config):
+    eps, eps_labels = epsilons(source.attack, ctx.config.attack[source.attack])
+    for value, label in zip(eps.tolist(), eps_labels):
+      if label == source.epsilon_label and np.isclose(value, source.epsilon):
+        return source.attack, label
+  raise DataError(f"the study's adversarials come from {source.attack} at "
+                  f"{source.epsilon_label}, which this run's attack stage "
+                  "does not run (config.study.key)")
+
+
+def _human(study: Study, taxonomy: judgement.Taxonomy, ids: np.ndarray,
+           flipped: np.ndarray, robust: np.ndarray, labelled: np.ndarray,
+           fields: dict[str, np.ndarray]) -> tuple[dict, np.ndarray]:
+  """People's plausible robust accuracy and the explanation effect
+  (`metrics.adversarial_metrics`) and, per example, float [N] the share of
+  annotators accepting its adversarial label (NaN: not judged)."""
+  tasks = study.key.ids("adversarial")
+  rows = study_rows(ids, [study.key.tasks[t].example_id for t in tasks])
+  if not flipped[rows].all():
+    raise DataError("the study's adversarial tasks are not this run's "
+                    "flipped images (config.study.key)")
+  proxies = {name: fields[column][rows]
+             for name, column in taxonomy.proxy_columns().items()}
+  summary, scores = metrics.adversarial_metrics(
+      study, num_labelled=int(labelled.sum()),
+      num_robust=int((robust & labelled).sum()),
+      num_flipped=int((flipped & labelled).sum()), proxies=proxies)
+  accepted = np.full(len(ids), np.nan)
+  accepted[rows] = scores
+  return summary, accepted
 
 
 def _record_rows(ctx: StageContext, name: str, result: dict, e: int,

@@ -27,10 +27,11 @@ import numpy as np
 from jaxaudit.artifacts import ArtifactView
 from jaxaudit.classes import LabelSpace
 from jaxaudit.data.dataset import Dataset
-from jaxaudit.errors import ConfigError, ParameterError
+from jaxaudit.errors import ConfigError, DataError, ParameterError
 from jaxaudit.executor import Executor
 from jaxaudit.models.classifier import Classifier, Params
 from jaxaudit.report.items import Section
+from jaxaudit.study.metrics import Study
 
 
 NO_FEATURES = ("the model gives no features (return (logits, features) from "
@@ -92,6 +93,8 @@ class StageContext:
       (`<workdir>/checkpoints/<stage>`, a local path or a URL) for state it
       resumes from other than per-example shards (e.g. model training
       checkpoints); created by whoever writes to it.
+    study: people's judgements of this stage's study tasks, checked
+      (`config.<stage>.judgements`, `jaxaudit.study_inputs`), or None.
   """
   config: ml_collections.ConfigDict
   model: Classifier
@@ -105,6 +108,7 @@ class StageContext:
   needed: frozenset[str]
   stage: str
   checkpoint_dir: str
+  study: Study | None = None
 
   @property
   def batch_size(self) -> int:
@@ -126,4 +130,27 @@ def local_rows(global_ids: np.ndarray, local_ids: np.ndarray) -> np.ndarray:
   rows = np.searchsorted(global_ids, local_ids)
   if len(local_ids) and not np.array_equal(global_ids[rows], local_ids):
     raise ValueError("local examples missing from the gathered arrays")
+  return rows
+
+
+def study_rows(global_ids: np.ndarray, example_ids) -> np.ndarray:
+  """Positions of a study's examples in arrays gathered by id.
+
+  Args:
+    global_ids: int [N] sorted ids of a gathered array.
+    example_ids: the example ids of a study's tasks.
+
+  Returns:
+    int [T] row indices.
+
+  Raises:
+    DataError: the study names an example the run does not hold.
+  """
+  wanted = np.asarray(example_ids, np.int64)
+  rows = np.minimum(np.searchsorted(global_ids, wanted),
+                    max(len(global_ids) - 1, 0))
+  if len(wanted) and (not len(global_ids)
+                      or not np.array_equal(global_ids[rows], wanted)):
+    raise DataError("the study names examples this run does not hold "
+                    "(config.study.key)")
   return rows

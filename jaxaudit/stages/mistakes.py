@@ -23,16 +23,23 @@ import ml_collections
 import numpy as np
 
 from jaxaudit.artifacts import Contract, Need
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import human as human_report
 from jaxaudit.report import mistakes as report
 from jaxaudit.stages.base import StageContext, StageOutput, config_field
-from jaxaudit.stages.base import local_rows
+from jaxaudit.stages.base import local_rows, study_rows
+from jaxaudit.study import metrics
+from jaxaudit.study.metrics import Study
 from jaxaudit.taxonomy import judgement, rectified
 
 
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
+      # People's judgements of the study's error tasks (comma-separated
+      # files or folders from python -m jaxaudit.annotate's page), scored
+      # into a finished run: jaxaudit.study_inputs.
+      "judgements": "",
       "bootstrap_samples": 1000,
       "confidence": 0.95,
       "num_confusions": 20,
@@ -160,10 +167,38 @@ def run(ctx: StageContext) -> StageOutput:
                              [] if groups is None else groups.names,
                              taxonomy.groups, ctx.model.class_names,
                              ctx.data.fetch, cfg.gallery_size)
+  if ctx.study is not None:
+    summary["human"], columns["human_top1_accepted"] = _human(
+        ctx.study, arrays, columns, taxonomy)
+    sections.append(human_report.error_section(
+        summary["human"], summary["rectified_top1"],
+        {k: v["rectified_top1"]
+         for k, v in summary["confidence_intervals"].items()}))
   return StageOutput(summary=summary,
                      records=_records(ctx, arrays, columns, sets,
                                       taxonomy.groups),
                      sections=sections)
+
+
+def _human(study: Study, arrays: dict, columns: dict,
+           taxonomy: judgement.Taxonomy) -> tuple[dict, np.ndarray]:
+  """People's rectified top-1 (`metrics.error_metrics`) and, per example,
+  float [N] the share of annotators accepting the top-1 (NaN: not judged)."""
+  ids = study.key.ids("error")
+  rows = study_rows(arrays["id"], [study.key.tasks[t].example_id for t in ids])
+  labels, preds = arrays["label"], arrays["prediction"]
+  if np.any((labels[rows] < 0) | (preds[rows] == labels[rows])):
+    raise DataError("the study's error tasks are not this run's top-1 errors "
+                    "(config.study.key)")
+  labelled = labels >= 0
+  proxies = {name: columns[column][rows]
+             for name, column in taxonomy.proxy_columns().items()}
+  summary, scores = metrics.error_metrics(
+      study, preds[rows], labels[rows], num_labelled=int(labelled.sum()),
+      num_correct=int((labelled & (preds == labels)).sum()), proxies=proxies)
+  accepted = np.full(len(labels), np.nan)
+  accepted[rows] = scores
+  return summary, accepted
 
 
 def _records(ctx, arrays, columns, sets, superclass) -> dict:
@@ -184,6 +219,8 @@ def _records(ctx, arrays, columns, sets, superclass) -> dict:
   }
   if superclass is not None:
     records["same_superclass"] = columns["same_superclass"][rows]
+  if "human_top1_accepted" in columns:
+    records["human_top1_accepted"] = columns["human_top1_accepted"][rows]
   for key in sorted(k for k in columns if k.startswith("correct_")):
     records[key] = columns[key][rows]
   return records

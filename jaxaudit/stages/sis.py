@@ -25,17 +25,25 @@ import numpy as np
 
 from jaxaudit.artifacts import ArtifactSpec, Contract
 from jaxaudit.data.pixels import unit_images
-from jaxaudit.errors import ConfigError
+from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import ModelDims
+from jaxaudit.report import human as human_report
 from jaxaudit.report import sis as report
 from jaxaudit.sis import bgsis
 from jaxaudit.sis import masks
 from jaxaudit.sis import subsets
 from jaxaudit.stages.base import StageContext, StageOutput, config_field
+from jaxaudit.stages.base import local_rows, study_rows
+from jaxaudit.study import metrics as study_metrics
+from jaxaudit.study.metrics import Study
 
 
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
+      # People's judgements of the study's subset tasks (comma-separated
+      # files or folders from python -m jaxaudit.annotate's page), scored
+      # into a finished run: jaxaudit.study_inputs.
+      "judgements": "",
       # p(predicted class) the SIS must keep (the paper: 0.99 on CIFAR-10).
       "threshold": 0.9,
       # Feature side in pixels: 1 = single pixels, as Carter et al. select
@@ -255,6 +263,41 @@ def _exact_records(local: dict, num_local: int,
   return columns
 
 
+def _human(study: Study, gathered: dict, fractions: tuple[float, ...]
+           ) -> tuple[dict, dict[str, np.ndarray]]:
+  """People's accuracy on the study's pixel subsets against the model's
+  (`study.metrics.subset_metrics`) and, per example, float [N] columns: the
+  share of annotators naming the label from the SIS and the random pixels
+  (NaN: not judged)."""
+  matches = [c for c, f in enumerate(fractions)
+             if np.isclose(f, study.key.subset_fraction)]
+  if not matches:
+    raise DataError(f"the study's subsets keep {study.key.subset_fraction} "
+                    "of the features, not one of config.sis.subset_fractions "
+                    "(config.study.key)")
+  c = matches[0]
+  tasks = study.key.ids("subset")
+  rows = study_rows(gathered["id"],
+                    [study.key.tasks[t].example_id for t in tasks])
+  label = gathered["label"][rows]
+  subset = gathered["subset_prediction"][rows, c]
+  random = (gathered["random_prediction"][rows, :, c]
+            == label[:, None]).mean(axis=1)
+  sis = [study.key.tasks[t].variant == "sis" for t in tasks]
+  summary, scores = study_metrics.subset_metrics(
+      study, labels=dict(zip(tasks, label.tolist())),
+      model_correct=dict(zip(tasks, np.where(sis, subset == label,
+                                             random).tolist())),
+      model_prediction=dict(zip(tasks, subset.tolist())))
+  columns = {f"human_{v}_subset_correct": np.full(len(gathered["id"]), np.nan)
+             for v in ("sis", "random")}
+  for task, row in zip(tasks, rows):
+    if task in scores:
+      variant = study.key.tasks[task].variant
+      columns[f"human_{variant}_subset_correct"][row] = scores[task]
+  return summary, columns
+
+
 def run(ctx: StageContext) -> StageOutput:
   """BGSIS on every example; see the module docstring."""
   cfg = ctx.config.sis
@@ -308,12 +351,18 @@ def run(ctx: StageContext) -> StageOutput:
     metrics["exact_comparison"], exact_local = _compare_exact(
         ctx, fractions, baseline)
     records.update(_exact_records(exact_local, len(ctx.data.ids), fractions))
+  if ctx.study is not None:
+    metrics["human"], per_example = _human(ctx.study, gathered, fractions)
+    rows = local_rows(gathered["id"], ctx.data.ids)
+    records.update({k: v[rows] for k, v in per_example.items()})
   picked = np.flatnonzero(gathered["sis_found"])[:cfg.gallery_size]
   ranks = ctx.executor.rows_of(local["ranks"], gathered["id"][picked])
   expand = lambda keep: np.asarray(masks.expand(keep[None], block))[0]
   sections = report.sections(metrics, gathered, kept, block, picked, ranks,
                              expand, baseline, ctx.model.class_names,
                              ctx.data.fetch)
+  if ctx.study is not None:
+    sections.append(human_report.subset_section(metrics["human"]))
   return StageOutput(summary=metrics, records=records, sections=sections,
                      artifacts={"sis.ranks": local["ranks"],
                                 "sis.size": local["sis_size"].astype(np.int32)})

@@ -97,7 +97,7 @@ class _Refused(ValueError):
   """A JSON construct the format refuses, met while decoding."""
 
 
-def _show(value: str) -> str:
+def show(value: str) -> str:
   """A string's repr, shortened to keep messages short."""
   text = repr(value)
   return text if len(text) <= 48 else text[:44] + "...'"
@@ -138,7 +138,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
   out = {}
   for key, value in pairs:
     if key in out:
-      raise _Refused(f"an object repeats the key {_show(key)}")
+      raise _Refused(f"an object repeats the key {show(key)}")
     out[key] = value
   return out
 
@@ -168,7 +168,25 @@ def _decode(data: bytes, source: str) -> Any:
     raise JudgementsError(f"{source}: not JSON ({reason})") from None
 
 
-class _Checker:
+def read_json(path_or_bytes: str | os.PathLike | bytes, source: str,
+              max_bytes: int) -> Any:
+  """A file's JSON value, read as strictly as a judgements file.
+
+  Args:
+    path_or_bytes: a local path, or the bytes.
+    source: the name messages give the file.
+    max_bytes: files larger than this are refused unread.
+
+  Returns:
+    The decoded value (no repeated keys, NaN or Infinity).
+
+  Raises:
+    JudgementsError: naming `source`: unreadable, too large, not UTF-8 JSON.
+  """
+  return _decode(_read(path_or_bytes, source, max_bytes), source)
+
+
+class Checker:
   """Field checks that raise JudgementsError naming the file and place."""
 
   def __init__(self, source: str):
@@ -181,10 +199,10 @@ class _Checker:
   def fields(self, obj: dict, expected: Sequence[str], where: str) -> None:
     for name in expected:
       if name not in obj:
-        self.fail(where, f"missing field {_show(name)}")
+        self.fail(where, f"missing field {show(name)}")
     for name in obj:
       if name not in expected:
-        self.fail(where, f"unknown field {_show(name)}")
+        self.fail(where, f"unknown field {show(name)}")
 
   def typed(self, value: Any, kind: type, name: str, where: str) -> Any:
     if type(value) is not kind:
@@ -197,37 +215,37 @@ class _Checker:
     self.typed(value, int, name, where)
     if value not in spec.candidates:
       self.fail(where, f"class {_show_int(value)} was not a candidate of task "
-                       f"{_show(task)}")
+                       f"{show(task)}")
     return value
 
 
-def _header(top: Any, check: _Checker, run_id: str) -> str:
+def _header(top: Any, check: Checker, run_id: str) -> str:
   """Checks the top-level fields; returns the annotator id."""
   if not isinstance(top, dict):
     check.fail("", f"the top level is {_type_name(top)}, not an object")
   if "format" not in top:
     check.fail("", "missing field 'format' (not a judgements file)")
   if top["format"] != FORMAT:
-    shown = (_show(top["format"]) if isinstance(top["format"], str)
+    shown = (show(top["format"]) if isinstance(top["format"], str)
              else _type_name(top["format"]))
     check.fail("", f"format is {shown}, not {FORMAT!r}")
   check.fields(top, _TOP_FIELDS, "")
   check.typed(top["run_id"], str, "run_id", "")
   if top["run_id"] != run_id:
-    check.fail("", f"judgements of another run: run_id {_show(top['run_id'])},"
-                   f" this run is {_show(run_id)}")
+    check.fail("", f"judgements of another run: run_id {show(top['run_id'])},"
+                   f" this run is {show(run_id)}")
   annotator = check.typed(top["annotator"], str, "annotator", "")
   if not 1 <= len(annotator) <= MAX_ANNOTATOR_CHARS:
     check.fail("", f"annotator has {len(annotator)} characters, not 1 to "
                    f"{MAX_ANNOTATOR_CHARS}")
   if not annotator.isprintable():
-    check.fail("", f"annotator {_show(annotator)} has a control character")
+    check.fail("", f"annotator {show(annotator)} has a control character")
   check.typed(top["answers"], list, "answers", "")
   return annotator
 
 
 def _check_answers(answers: list, tasks: dict[str, TaskSpec], annotator: str,
-                   check: _Checker) -> tuple[dict, dict, dict]:
+                   check: Checker) -> tuple[dict, dict, dict]:
   """The answers by kind: (errors, adversarial, subsets)."""
   out = {"error": {}, "adversarial": {}, "subset": {}}
   first = {}
@@ -238,9 +256,9 @@ def _check_answers(answers: list, tasks: dict[str, TaskSpec], annotator: str,
       check.fail(where, "missing field 'task'")
     task = check.typed(answer["task"], str, "task", where)
     if task not in tasks:
-      check.fail(where, f"unknown task {_show(task)}")
+      check.fail(where, f"unknown task {show(task)}")
     if task in first:
-      check.fail(where, f"a second answer for task {_show(task)} (the first "
+      check.fail(where, f"a second answer for task {show(task)} (the first "
                         f"is answers[{first[task]}])")
     first[task] = i
     spec = tasks[task]
@@ -248,9 +266,9 @@ def _check_answers(answers: list, tasks: dict[str, TaskSpec], annotator: str,
       check.fail(where, "missing field 'kind'")
     kind = check.typed(answer["kind"], str, "kind", where)
     if kind not in KINDS:
-      check.fail(where, f"unknown kind {_show(kind)}")
+      check.fail(where, f"unknown kind {show(kind)}")
     if kind != spec.kind:
-      check.fail(where, f"kind {kind!r}, but task {_show(task)} is of kind "
+      check.fail(where, f"kind {kind!r}, but task {show(task)} is of kind "
                         f"{spec.kind!r}")
     check.fields(answer, _ANSWER_FIELDS[kind], where)
     out[kind][task] = _value(answer, spec, task, annotator, check, where)
@@ -258,7 +276,7 @@ def _check_answers(answers: list, tasks: dict[str, TaskSpec], annotator: str,
 
 
 def _value(answer: dict, spec: TaskSpec, task: str, annotator: str,
-           check: _Checker, where: str) -> Any:
+           check: Checker, where: str) -> Any:
   """One answer's value, checked against its task."""
   if spec.kind == "error":
     correct = check.typed(answer["correct"], list, "correct", where)
@@ -273,8 +291,8 @@ def _value(answer: dict, spec: TaskSpec, task: str, annotator: str,
     if spec.overlay is not None and spec.overlay(annotator) != overlay:
       shown, design = (("with", "without") if overlay
                        else ("without", "with"))
-      check.fail(where, f"task {_show(task)} was shown {shown} the overlay, "
-                        f"but the design shows it to {_show(annotator)} "
+      check.fail(where, f"task {show(task)} was shown {shown} the overlay, "
+                        f"but the design shows it to {show(annotator)} "
                         f"{design} it")
     return Adversarial(acceptable, overlay)
   if answer["seen"] is None:
@@ -306,8 +324,8 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, run_id: str,
   if source is None:
     source = ("<judgements bytes>" if isinstance(path_or_bytes, bytes)
               else os.fspath(path_or_bytes))
-  check = _Checker(source)
-  top = _decode(_read(path_or_bytes, source, max_bytes), source)
+  check = Checker(source)
+  top = read_json(path_or_bytes, source, max_bytes)
   annotator = _header(top, check, run_id)
   errors, adversarial, subsets = _check_answers(top["answers"], tasks,
                                                 annotator, check)
@@ -338,7 +356,7 @@ def load_many(paths: Sequence[str | os.PathLike], *, run_id: str,
     other = by_annotator.get(judgements.annotator)
     if other is not None:
       raise JudgementsError(f"{judgements.source}: annotator "
-                            f"{_show(judgements.annotator)} also wrote "
+                            f"{show(judgements.annotator)} also wrote "
                             f"{other.source}")
     by_annotator[judgements.annotator] = judgements
     out.append(judgements)

@@ -101,6 +101,17 @@ class Taxonomy:
       out["wordnet"] = f"WordNet distance <= {self.max_distance}"
     return out
 
+  def proxy_columns(self) -> dict[str, str]:
+    """Each truth source's column of `judge`'s output (the one that says the
+    source accepts a label), and "plausible" (any source) when there is one:
+    what the human study compares people's verdicts with."""
+    columns = {self.multilabel_name: "in_label_set",
+               "superclass": "same_superclass", "wordnet": "close_in_wordnet"}
+    out = {name: columns[name] for name in self.sources()}
+    if out:
+      out["plausible"] = "plausible"
+    return out
+
   def notes(self) -> list[str]:
     """What the taxonomy cannot judge on this label set."""
     notes = []

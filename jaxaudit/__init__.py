@@ -6,6 +6,8 @@ The public API:
     normalisation and class names.
   audit(classifier, params, images=..., labels=..., stages=...): a whole job
     from Python (summary, records, report), as `python -m jaxaudit.main` runs it.
+  write_study(result, ...): a finished audit's human study page, as
+    `python -m jaxaudit.annotate` writes it.
 The pure methods live in their packages: `jaxaudit.attacks` (fgsm, pgd,
 deepfool, cw), `jaxaudit.explain` (integrated gradients, SmoothGrad, ...),
 `jaxaudit.criticism` (MMD-critic), `jaxaudit.sis` (BGSIS).
@@ -24,6 +26,7 @@ _EXPORTS = {
     "AuditResult": "jaxaudit.api",
     "Classifier": "jaxaudit.models.classifier",
     "Normalization": "jaxaudit.models.classifier",
+    "write_study": "jaxaudit.api",
 }
 
 __all__ = sorted(_EXPORTS)

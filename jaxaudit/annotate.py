@@ -44,7 +44,7 @@ from jaxaudit import study_inputs
 from jaxaudit.data import dataset as dataset_lib
 from jaxaudit.data import sources
 from jaxaudit.errors import ConfigError, DataError, ParameterError
-from jaxaudit.models import load_model
+from jaxaudit.models import Classifier, Params, load_model
 from jaxaudit.sis import masks
 from jaxaudit.study import key as key_lib
 from jaxaudit.study import page
@@ -59,7 +59,9 @@ SUMMARY_FILE = study_inputs.SUMMARY_FILE
 class _Run:
   """A finished run read back: config, summary, data, class names."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str,
+               model: tuple[Classifier, Params] | None = None,
+               source: sources.Source | None = None):
     config_path = storage.join(workdir, pipeline.CONFIG_FILE)
     summary_path = storage.join(workdir, SUMMARY_FILE)
     if not (storage.isfile(config_path) and storage.isfile(summary_path)):
@@ -69,10 +71,12 @@ class _Run:
     self.config_bytes = storage.read_bytes(config_path)
     self.config = ml_collections.ConfigDict(json.loads(self.config_bytes))
     self.summary = json.loads(storage.read_text(summary_path))
-    classifier, params = load_model(self.config.model)
+    classifier, params = (load_model(self.config.model) if model is None
+                          else model)
     model_labels = (classes.LabelSpace.of(classifier.class_names)
                     if classifier.class_names else None)
-    source = sources.build_source(self.config.data, model_labels)
+    if source is None:
+      source = sources.build_source(self.config.data, model_labels)
     self.model, labels, _ = pipeline.resolve_labels(
         classifier, params, model_labels, source, "config.model.name")
     self.class_names = self.model.class_names
@@ -194,7 +198,9 @@ def _key(run: _Run, seed: int, annotators: Sequence[str],
 
 def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
                 annotators: Sequence[str] = (),
-                max_per_kind: int = 100) -> str:
+                max_per_kind: int = 100,
+                model: tuple[Classifier, Params] | None = None,
+                source: sources.Source | None = None) -> str:
   """Writes the study page and its key for a finished run.
 
   Args:
@@ -204,6 +210,9 @@ def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
     annotators: the declared annotator ids, in order.
     max_per_kind: at most this many tasks of each kind (subset tasks come in
       pairs: max_per_kind // 2 images).
+    model: (classifier, params) the run audited, when it was given in memory
+      (`pipeline.run`'s model; `jaxaudit.write_study` checks it is the run's).
+    source: the examples the run audited, when given in memory.
 
   Returns:
     The page's path.
@@ -214,7 +223,7 @@ def write_study(workdir: str, out: str | None = None, *, seed: int = 0,
   """
   if max_per_kind < 2:
     raise ConfigError(f"max_per_kind must be >= 2, got {max_per_kind}")
-  run = _Run(workdir)
+  run = _Run(workdir, model, source)
   builders = {
       "error": (("evaluate",), lambda: _error_tasks(run, max_per_kind)),
       "adversarial": (("attack", "explain"),

@@ -5,6 +5,7 @@
   result.summary["attack"]["robust_accuracy"]
   result.records("evaluate")  # a pandas DataFrame
   result.report_path          # report.html
+  jaxaudit.write_study(result, ...)  # a human study page (jaxaudit.annotate)
 
 `python -m jaxaudit.main` is a thin layer over the same `pipeline.run`, so the
 same config, model and data give the same summary.json either way.
@@ -147,3 +148,58 @@ def audit(classifier: Classifier | None = None, params: Params | None = None,
   workdir = workdir or tempfile.mkdtemp(prefix="jaxaudit-")
   summary = pipeline.run(config, workdir, model=model, source=source)
   return AuditResult(workdir=workdir, summary=json.loads(json.dumps(summary)))
+
+
+def write_study(result: AuditResult | str, classifier: Classifier | None = None,
+                params: Params | None = None, *,
+                images: np.ndarray | None = None,
+                labels: np.ndarray | None = None,
+                files: list[str] | None = None, seed: int = 0,
+                annotators: list[str] | tuple[str, ...] = (),
+                max_per_kind: int = 100) -> str:
+  """The human study page of a finished audit, as `python -m jaxaudit.annotate`.
+
+    result = jaxaudit.audit(classifier, params, images=x, labels=y,
+                            stages="evaluate,attack,explain,sis")
+    page = jaxaudit.write_study(result, classifier, params, images=x,
+                                labels=y, annotators=["a", "b", "c"])
+    # ... people answer; then the same audit on result.workdir with
+    # mistakes={"judgements": "people/"} (and attack, sis) scores them.
+
+  Args:
+    result: the audit (or its workdir).
+    classifier, params: the model, when the audit was given it in memory.
+    images, labels, files: the examples, when given in memory.
+    seed: the study's seed.
+    annotators: the declared annotator ids.
+    max_per_kind: at most this many tasks of each kind.
+
+  Returns:
+    The page's path (`<workdir>/study/study.html`; the key beside it).
+
+  Raises:
+    ConfigError: the model or examples given are not the audited ones.
+    DataError: the folder holds no finished audit.
+  """
+  from jaxaudit import annotate  # pylint: disable=g-import-not-at-top
+  workdir = result.workdir if isinstance(result, AuditResult) else result
+  path = storage.join(workdir, pipeline.CONFIG_FILE)
+  recorded = (json.loads(storage.read_text(path)) if storage.isfile(path)
+              else {})
+  model = source = None
+  if classifier is not None:
+    if params is None:
+      raise ConfigError("write_study: give the classifier's params")
+    if _fingerprint(params) != recorded.get("model", {}).get("fingerprint"):
+      raise ConfigError(f"write_study: these params are not the ones audited "
+                        f"in {workdir}")
+    model = (classifier, params)
+  if images is not None:
+    source = sources.ArraySource(images, labels, files)
+    if (_fingerprint([source.images, source.labels])
+        != recorded.get("data", {}).get("fingerprint")):
+      raise ConfigError(f"write_study: these images or labels are not the "
+                        f"ones audited in {workdir}")
+  return annotate.write_study(workdir, seed=seed, annotators=annotators,
+                              max_per_kind=max_per_kind, model=model,
+                              source=source)

@@ -11,11 +11,15 @@ import hashlib
 import json
 import os
 
+import jax
 import pandas as pd
 import pytest
 
+import digits_model
+import jaxaudit
 import study_run
 from jaxaudit import pipeline
+from jaxaudit.data import digits as digits_data
 from jaxaudit.errors import ConfigError, JudgementsError
 from jaxaudit.study import judgements
 from jaxaudit.study import key as key_lib
@@ -205,3 +209,39 @@ def test_judgements_need_a_finished_run_of_the_same_config(study, tmp_path):
   with pytest.raises(JudgementsError, match="another run"):
     pipeline.run(config, workdir)
   assert _files(workdir) == files
+
+
+def test_a_study_of_an_audit_from_memory(tmp_path):
+  """`jaxaudit.write_study` for a model and images given to `jaxaudit.audit`
+  in memory, checked to be the audited ones; the same audit with judgements
+  scores them."""
+  model, params = digits_model.model_and_params()
+  images, labels = digits_data.digit_images("test")
+  images, labels = images[:40], labels[:40].copy()
+  labels[:10] = (labels[:10] + 1) % 10
+  workdir = str(tmp_path / "run")
+  result = jaxaudit.audit(model, params, images=images, labels=labels,
+                          stages="evaluate,mistakes", workdir=workdir)
+  with pytest.raises(ConfigError, match="not the ones audited"):
+    jaxaudit.write_study(result, model,
+                         jax.tree.map(lambda p: p * 1.01, params),
+                         images=images, labels=labels)
+  with pytest.raises(ConfigError, match="not the ones audited"):
+    jaxaudit.write_study(result, model, params, images=images[::-1],
+                         labels=labels)
+  page = jaxaudit.write_study(result, model, params, images=images,
+                              labels=labels, annotators=["a", "b"])
+  key = key_lib.load(os.path.join(os.path.dirname(page), "tasks.json"))
+  assert len(key.ids("error")) == result.summary["mistakes"]["num_errors"]
+  path = str(tmp_path / "a.json")
+  with open(path, "wb") as f:
+    f.write(judgements.encode(judgements.Judgements(
+        "", key.run_id, "a", {t: (key.tasks[t].candidates[0][0],)
+                              for t in key.ids("error")}, {}, {})))
+  scored = jaxaudit.audit(model, params, images=images, labels=labels,
+                          stages="evaluate,mistakes", workdir=workdir,
+                          mistakes={"judgements": path})
+  human = scored.summary["mistakes"]["human"]
+  assert human["accepted"]["value"] == 1.0
+  assert human["rectified_top1"]["value"] == 1.0
+  assert _without_human(scored.summary) == result.summary

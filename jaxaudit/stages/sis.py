@@ -74,23 +74,21 @@ def default_config() -> ml_collections.ConfigDict:
   })
 
 
-def _grid(config: ml_collections.ConfigDict, image_size: int
-          ) -> tuple[int, int]:
-  """(block side, features F) of `config.sis` on `image_size` inputs."""
-  with config_field("config.sis"):
-    block = masks.resolve_block_size(config.sis.block_size, image_size)
+def _grid(block_size: int, image_size: int, field: str) -> tuple[int, int]:
+  """(block side, features F) of a grid of `block_size` blocks (0 = the
+  default of `masks.resolve_block_size`) on `image_size` inputs; a bad size
+  raises ConfigError naming `field`."""
+  with config_field(field):
+    block = masks.resolve_block_size(block_size, image_size)
   side = masks.grid_side(image_size, block)
   return block, side * side
 
 
 def _exact_grid(config: ml_collections.ConfigDict, image_size: int
                 ) -> tuple[int, int]:
-  """(block side, features F) of `config.sis.exact` on `image_size` inputs."""
-  block = config.sis.exact.block_size or max(1, image_size // 16)
-  with config_field("config.sis.exact"):
-    block = masks.resolve_block_size(block, image_size)
-  side = masks.grid_side(image_size, block)
-  return block, side * side
+  """The grid of `config.sis.exact` (0 = image_size // 16: a 16 x 16 grid)."""
+  return _grid(config.sis.exact.block_size or max(1, image_size // 16),
+               image_size, "config.sis.exact")
 
 
 def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
@@ -125,14 +123,15 @@ def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
       raise ConfigError(f"config.sis.exact.{field} must be >= 1, got "
                         f"{exact_cfg[field]}")
   _exact_grid(config, dims.input_size)
-  block, _ = _grid(config, dims.input_size)
+  block, _ = _grid(config.sis.block_size, dims.input_size, "config.sis")
   with config_field("config.sis"):
     masks.border_band(masks.grid_side(dims.input_size, block), block,
                       cfg.border_fraction)
 
 
 def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
-  _, num_features = _grid(config, dims.input_size)
+  _, num_features = _grid(config.sis.block_size, dims.input_size,
+                          "config.sis")
   return Contract(produces=(
       ArtifactSpec("sis.ranks", (num_features,), "int32", large=True),
       ArtifactSpec("sis.size", (), "int32")))
@@ -302,7 +301,7 @@ def run(ctx: StageContext) -> StageOutput:
   """BGSIS on every example; see the module docstring."""
   cfg = ctx.config.sis
   image_size = ctx.model.input_size
-  block, num_features = _grid(ctx.config, image_size)
+  block, num_features = _grid(cfg.block_size, image_size, "config.sis")
   side = masks.grid_side(image_size, block)
   fractions = tuple(float(f) for f in cfg.subset_fractions)
   settings = subsets.SisSettings(

@@ -7,7 +7,8 @@ import os
 from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "jaxaudit")
-METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study")
+METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study",
+           "calibration")
 # Top-level modules above the stages (they wire jobs together).
 JOBS = ("main", "pipeline", "api", "job_config", "annotate", "study_inputs")
 

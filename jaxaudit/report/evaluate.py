@@ -33,7 +33,41 @@ def sections(metrics: dict, mistakes: dict[str, np.ndarray],
                         f"({mistakes['score'][i]:.2f})")
            for i, img in enumerate(fetch(mistakes["id"]))]
   rows = [tiles[k:k + 6] for k in range(0, len(tiles), 6)]
-  out = [headline, per_class, confusions]
+  out = [headline, per_class, confusions] + _calibration(
+      metrics["calibration"])
   if rows:
     out.append(rs.Gallery("Most confident mistakes", rows))
   return [rs.Section("Evaluation", out)]
+
+
+def _calibration(calibration: dict) -> list[rs.Item]:
+  """Calibration table and the reliability diagram (`summary.calibration`)."""
+  bins = calibration["num_bins"]
+  rows = []
+  for binning in ("equal_width", "equal_mass"):
+    low, high = calibration["ece_interval"][binning]
+    rows.append({"ECE": f"{bins} {binning.replace('_', '-')} bins",
+                 "value": calibration["ece"][binning],
+                 "interval": f"[{low:.4f}, {high:.4f}]",
+                 "after temperature scaling":
+                     calibration["temperature"]["ece"][binning]})
+  temperature = calibration["temperature"]
+  scores = rs.Table([{
+      "examples": calibration["num_examples"], "NLL": calibration["nll"],
+      "Brier": calibration["brier"],
+      "optimal temperature": temperature["value"],
+      "NLL at it": temperature["nll"]}], title="Calibration")
+  series = {"perfect calibration": ([0.0, 1.0], [0.0, 1.0])}
+  for binning in ("equal_width", "equal_mass"):
+    points = calibration["reliability"][binning]
+    series[binning.replace("_", "-") + " bins"] = (points["confidence"],
+                                                   points["accuracy"])
+  items: list[rs.Item] = [
+      scores, rs.Table(rows, title="Expected calibration error"),
+      rs.Plot("Reliability diagram", series, xlabel="confidence",
+              ylabel="accuracy")]
+  if temperature["at_grid_edge"]:
+    items.append(rs.Text("The optimal temperature lies at the edge of the "
+                         "searched grid (0.05 to 20): the true optimum may be "
+                         "beyond it."))
+  return items

@@ -38,11 +38,20 @@ def baseline_pixel(model: Classifier, kind: str) -> np.ndarray:
   return model.normalization.zero_pixel
 
 
+def default_block_size(image_size: int, grid: int) -> int:
+  """The largest block side that divides `image_size` and is at most
+  image_size // grid (at least 1): about a `grid` x `grid` feature grid on any
+  input size (224 -> 7 for 32, 240 -> 6, 260 -> 5)."""
+  limit = max(1, image_size // grid)
+  return max(b for b in range(1, limit + 1) if image_size % b == 0)
+
+
 def resolve_block_size(block_size: int, image_size: int) -> int:
-  """`config.sis.block_size` (0 = auto: image_size // 32) -> block side."""
+  """`config.sis.block_size` (0 = auto: `default_block_size(image_size, 32)`)
+  -> block side."""
   if block_size < 0:
     raise ParameterError("block_size", f"must be >= 0, got {block_size}")
-  block = block_size or max(1, image_size // 32)
+  block = block_size or default_block_size(image_size, 32)
   if image_size % block:
     raise ParameterError("block_size", f"{block} does not divide the image "
                          f"size {image_size}")

@@ -1,5 +1,11 @@
 """Evaluation: the model's forward pass on every example, top-1/top-5, per-class
-accuracy and the most frequent confusions.
+accuracy, the most frequent confusions, and calibration.
+
+Calibration (`jaxaudit.calibration`) is measured on the labelled examples from
+the stored logits: expected calibration error over `config.evaluate.
+calibration_bins` equal-width and equal-mass bins with bootstrap intervals,
+the reliability diagram, NLL and Brier score, and the temperature that would
+minimise the NLL with the ECE it would give (reported, not applied).
 
 The forward pass runs here and only here: its logits, predictions and features
 are this stage's artifacts, which every later stage consumes.
@@ -7,13 +13,14 @@ are this stage's artifacts, which every later stage consumes.
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxaudit.artifacts import ArtifactSpec, Contract
+from jaxaudit.calibration import binning as binning_lib
+from jaxaudit.calibration import scores as scores_lib
 from jaxaudit.data.pixels import unit_images
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
@@ -27,15 +34,26 @@ def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
       "num_confusions": 20,  # most frequent (true, predicted) pairs reported.
       "gallery_size": 24,  # mistakes shown in the report.
+      "calibration_bins": 15,  # Bins of the expected calibration error.
+      "bootstrap_samples": 1000,  # Resamples of its intervals.
+      "confidence": 0.95,  # The intervals' coverage.
   })
 
 
 def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
   del dims
+  cfg = config.evaluate
   for field in ("num_confusions", "gallery_size"):
-    if config.evaluate[field] < 0:
+    if cfg[field] < 0:
       raise ConfigError(f"config.evaluate.{field} must be >= 0, got "
-                        f"{config.evaluate[field]}")
+                        f"{cfg[field]}")
+  for field in ("calibration_bins", "bootstrap_samples"):
+    if cfg[field] < 1:
+      raise ConfigError(f"config.evaluate.{field} must be >= 1, got "
+                        f"{cfg[field]}")
+  if not 0 < cfg.confidence < 1:
+    raise ConfigError(f"config.evaluate.confidence must be in (0, 1), got "
+                      f"{cfg.confidence}")
 
 
 def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
@@ -121,6 +139,61 @@ def softmax_top(logits: jax.Array) -> tuple[jax.Array, jax.Array]:
   return top, jnp.take_along_axis(probs, top, -1)
 
 
+def _calibration(ctx: StageContext, logits, top5: np.ndarray
+                 ) -> tuple[dict, dict[str, np.ndarray]]:
+  """Calibration of the labelled examples (see the module docstring) and the
+  process-local per-example scores."""
+  cfg = ctx.config.evaluate
+  temperatures = scores_lib.TEMPERATURES
+
+  def step(grid, batch):
+    return scores_lib.per_example(batch["logits"], batch["label"], grid)
+
+  local = ctx.executor.run(
+      "calibration", step, jnp.asarray(temperatures),
+      {"logits": logits, "label": ctx.data.labels.astype(np.int32)},
+      batch_size=ctx.config.batch_size)
+  gathered = ctx.executor.gather(
+      {k: local[k] for k in ("confidence", "nll", "brier", "label_logprob",
+                             "confidence_t")}
+      | {"label": ctx.data.labels, "prediction": top5[:, 0]})
+  labelled = gathered["label"] >= 0
+  confidence = gathered["confidence"][labelled]
+  correct = (gathered["prediction"] == gathered["label"])[labelled]
+  rng = np.random.default_rng(
+      np.asarray(jax.random.key_data(ctx.rng)).tolist())
+  bins = int(cfg.calibration_bins)
+  best, best_nll = scores_lib.best_temperature(
+      gathered["label_logprob"][labelled])
+  scaled = gathered["confidence_t"][labelled][:, max(best, 0)]
+  summary = {
+      "num_examples": int(labelled.sum()),
+      "num_bins": bins,
+      "ece": {}, "ece_interval": {}, "reliability": {},
+      "nll": float(gathered["nll"][labelled].mean()) if labelled.any()
+             else float("nan"),
+      "brier": float(gathered["brier"][labelled].mean()) if labelled.any()
+               else float("nan"),
+      "temperature": {
+          "value": float(temperatures[best]) if best >= 0 else float("nan"),
+          "nll": best_nll,
+          "at_grid_edge": best in (0, len(temperatures) - 1),
+          "ece": {}},
+  }
+  for binning in binning_lib.BINNINGS:
+    summary["ece"][binning] = binning_lib.ece(confidence, correct, bins,
+                                              binning)
+    summary["ece_interval"][binning] = binning_lib.ece_interval(
+        confidence, correct, bins, binning, rng=rng,
+        samples=int(cfg.bootstrap_samples), level=float(cfg.confidence))
+    points = binning_lib.reliability(confidence, correct, bins, binning)
+    summary["reliability"][binning] = {k: v.tolist() for k, v in
+                                       points._asdict().items()}
+    summary["temperature"]["ece"][binning] = binning_lib.ece(
+        scaled, correct, bins, binning)
+  return summary, local
+
+
 def run(ctx: StageContext) -> StageOutput:
   """The forward pass and its accuracy; see the module docstring."""
   model = ctx.model
@@ -153,6 +226,7 @@ def run(ctx: StageContext) -> StageOutput:
       np.where(wrong, top5_probs[:, 0], -np.inf),
       ctx.config.evaluate.gallery_size)
   mistakes = {k: v[np.isfinite(mistakes["score"])] for k, v in mistakes.items()}
+  metrics["calibration"], scores = _calibration(ctx, local["logits"], top5)
   name_array = np.asarray(names, dtype=object)
   records = {
       "id": ctx.data.ids,
@@ -164,6 +238,9 @@ def run(ctx: StageContext) -> StageOutput:
       "top5": top5,
       "top5_probs": top5_probs,
       "correct": top5[:, 0] == labels,
+      "confidence": scores["confidence"],
+      "nll": np.where(labels >= 0, scores["nll"], np.nan),
+      "brier": np.where(labels >= 0, scores["brier"], np.nan),
   }
   artifacts = {"evaluate.logits": local["logits"],
                "evaluate.prediction": top5[:, 0],

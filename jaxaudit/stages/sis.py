@@ -48,7 +48,9 @@ def default_config() -> ml_collections.ConfigDict:
       "threshold": 0.9,
       # Feature side in pixels: 1 = single pixels, as Carter et al. select
       # (ranked by the gradient, 10% ImageNet subsets of 7 x 7 blocks keep 1
-      # of 64 predictions, of pixels 31: README); 0 = image_size // 32.
+      # of 64 predictions, of pixels 31: README); 0 = about a 32 x 32 grid
+      # (the largest divisor of the size up to size // 32: 224 -> 7, 240 ->
+      # 6, 260 -> 5).
       "block_size": 1,
       # Each selection step removes step_fraction of the remaining features,
       # at least min_step_fraction of all (0 and 0.01: 100 equal steps).
@@ -65,8 +67,8 @@ def default_config() -> ml_collections.ConfigDict:
       # same grid, for the first num_examples images (0 = off).
       "exact": ml_collections.ConfigDict({
           "num_examples": 0,
-          # Feature side in pixels; 0 = image_size // 16 (a 16 x 16 grid:
-          # 2 x 2 pixels on CIFAR-10).
+          # Feature side in pixels; 0 = about a 16 x 16 grid (the largest
+          # divisor of the size up to size // 16: 2 x 2 pixels on CIFAR-10).
           "block_size": 0,
           "chunk": 32,  # Candidates per forward pass and image.
           "batch_size": 8,  # Images per step (each scores `chunk` at once).
@@ -86,8 +88,10 @@ def _grid(block_size: int, image_size: int, field: str) -> tuple[int, int]:
 
 def _exact_grid(config: ml_collections.ConfigDict, image_size: int
                 ) -> tuple[int, int]:
-  """The grid of `config.sis.exact` (0 = image_size // 16: a 16 x 16 grid)."""
-  return _grid(config.sis.exact.block_size or max(1, image_size // 16),
+  """The grid of `config.sis.exact` (0 = about 16 x 16:
+  `masks.default_block_size(image_size, 16)`)."""
+  return _grid(config.sis.exact.block_size
+               or masks.default_block_size(image_size, 16),
                image_size, "config.sis.exact")
 
 

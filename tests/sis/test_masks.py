@@ -27,6 +27,14 @@ def test_mean_baseline_normalises_to_zero():
 def test_block_size_auto_and_checked():
   assert masks.resolve_block_size(0, 32) == 1
   assert masks.resolve_block_size(0, 224) == 7
+  # EfficientNet-Lite1 and Lite2 inputs: 240 // 32 = 7 and 260 // 32 = 8 do
+  # not divide them; the auto size is the largest divisor below.
+  assert masks.resolve_block_size(0, 240) == 6
+  assert masks.resolve_block_size(0, 260) == 5
+  assert masks.default_block_size(260, 16) == 13
+  for size in range(1, 400):
+    block = masks.default_block_size(size, 32)
+    assert size % block == 0 and block <= max(1, size // 32)
   with pytest.raises(ParameterError, match="block_size"):
     masks.resolve_block_size(5, 32)
 

@@ -147,9 +147,11 @@ def test_remote_workdir_matches_local_and_resumes(bucket, tmp_path,
       local / "report.html").read_bytes()
   assert not FakeObjectStore.moves
 
-  # Killed between a shard's files and its manifest, halfway.
+  # Killed between a shard's files and its manifest, from halfway on, at a
+  # computation's later shard (so its manifest holds the earlier ones).
   killed = f"{bucket}/killed"
-  kill_at = len(all_commits) // 2
+  kill_at = next(i for i in range(len(all_commits) // 2, len(all_commits))
+                 if int(all_commits[i].rsplit("/", 1)[1]) > 0)
   with monkeypatch.context() as m:
     _commits(m, killed, kill_at=kill_at)
     with pytest.raises(Killed):

@@ -22,32 +22,14 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The run (tests/study_run.py) and the browser (tests/study/chromium.py).
+sys.path[:0] = [os.path.join(ROOT, "tests"),
+                os.path.join(ROOT, "tests", "study")]
 DEFAULT_OUT = os.path.join(ROOT, "docs", "study_page.png")
 WINDOW = (1200, 1000)
 # Keys that answer the task on screen and move on (none of the labels, no,
 # none seen): the screenshot only needs to reach an adversarial task.
 _ANSWER_KEYS = {"error": "0", "adversarial": "n", "subset": "0"}
-
-
-def _browser():
-  """A headless Chromium driven by selenium."""
-  # pylint: disable=g-import-not-at-top
-  from selenium import webdriver
-  from selenium.webdriver.chrome.service import Service
-  # pylint: enable=g-import-not-at-top
-  driver_path = shutil.which("chromedriver")
-  if driver_path is None:
-    sys.exit("error: needs chromedriver (Debian package 'chromium-driver')")
-  options = webdriver.ChromeOptions()
-  for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-               "--hide-scrollbars"):
-    options.add_argument(flag)
-  driver = webdriver.Chrome(service=Service(driver_path), options=options)
-  # The viewport itself (a window's size would include its frame).
-  driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-      "width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1,
-      "mobile": False})
-  return driver
 
 
 def screenshot(page: str, annotator: str, out: str) -> None:
@@ -57,9 +39,12 @@ def screenshot(page: str, annotator: str, out: str) -> None:
   from selenium.webdriver.common.action_chains import ActionChains
   from selenium.webdriver.common.by import By
   from selenium.webdriver.common.keys import Keys
+  import chromium
   # pylint: enable=g-import-not-at-top
-  driver = _browser()
-  try:
+  driver_path = shutil.which("chromedriver")
+  if driver_path is None:
+    sys.exit("error: needs chromedriver (Debian package 'chromium-driver')")
+  with chromium.start(driver_path, size=WINDOW, viewport=True) as driver:
     driver.get(pathlib.Path(page).as_uri())
     driver.find_element(By.ID, "annotator").send_keys(annotator, Keys.ENTER)
     while True:
@@ -73,8 +58,6 @@ def screenshot(page: str, annotator: str, out: str) -> None:
       ActionChains(driver).send_keys(_ANSWER_KEYS[kind], Keys.ENTER).perform()
     if not driver.save_screenshot(out):
       sys.exit(f"error: could not write {out}")
-  finally:
-    driver.quit()
 
 
 def main() -> None:
@@ -82,7 +65,6 @@ def main() -> None:
   parser.add_argument("--out", default=DEFAULT_OUT,
                       help="the PNG to write (default: docs/study_page.png)")
   args = parser.parse_args()
-  sys.path.insert(0, os.path.join(ROOT, "tests"))
   import study_run  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as folder:
     _, page, _ = study_run.make(folder)

@@ -28,13 +28,25 @@ ANNOTATORS = ("ann-a", "ann-b", "ann-c")
 MAX_PER_KIND = 40
 
 
-def _digits_config():
+def digits_config(stages: str) -> ml_collections.ConfigDict:
+  """configs/digits.py's fast config running `stages` small enough for a
+  test: PGD (L-inf) the one attack, saliency overlays of it and of the clean
+  images, no neighbours, coarse SIS steps."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
       "digits_config", os.path.join(ROOT, "configs", "digits.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config("fast")
+  c = module.get_config("fast")
+  c.stages = stages
+  c.attack.attacks = "pgd_linf"  # The gallery attack: stored.
+  c.explain.methods = "saliency"
+  c.explain.adversarial_attack = "pgd_linf"
+  c.explain.adversarial_methods = "saliency"
+  c.explain.neighbours = 0
+  c.sis.step_fraction = 0.3
+  c.sis.min_step_fraction = 0.02
+  return c
 
 
 def relabelled_digits(folder) -> str:
@@ -54,21 +66,13 @@ def relabelled_digits(folder) -> str:
 
 def config(folder) -> ml_collections.ConfigDict:
   """The job's config; its data and groups files are written to `folder`."""
-  c = _digits_config()
-  c.stages = "evaluate,mistakes,attack,explain,sis"
+  c = digits_config("evaluate,mistakes,attack,explain,sis")
   c.data.builtin = ""
   c.data.npz = relabelled_digits(folder)
   c.data.num_examples = 0
   c.taxonomy.superclass = digits_model.write_groups(folder)
-  c.attack.attacks = "pgd_linf"
   c.attack.pgd_linf.steps = 5
   c.attack.pgd_linf.epsilons = (16.0, 32.0)
-  c.explain.methods = "saliency"
-  c.explain.adversarial_attack = "pgd_linf"
-  c.explain.adversarial_methods = "saliency"
-  c.explain.neighbours = 0
-  c.sis.step_fraction = 0.3
-  c.sis.min_step_fraction = 0.02
   return c
 
 

@@ -12,15 +12,13 @@ import sys
 
 import pytest
 
+import study_run
 from conftest import ROOT
 from jaxaudit import annotate
 from jaxaudit import pipeline
 from jaxaudit import study_inputs
 from jaxaudit.errors import DataError
 from jaxaudit.study import key as key_lib
-
-sys.path.insert(0, os.path.join(ROOT, "configs"))
-import digits  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # The module's tests share one run: keep them on one xdist worker (CI runs
 # pytest -n 2 --dist loadgroup).
@@ -32,17 +30,9 @@ TASK_IDS = re.compile(r'"id":"((?:error|adversarial|subset)-[^"]+)"')
 
 
 def _config(stages):
-  config = digits.get_config("fast")
-  config.stages = stages
+  config = study_run.digits_config(stages)
   config.data.num_examples = NUM_EXAMPLES
-  config.attack.attacks = "pgd_linf"  # The gallery attack: stored.
   config.attack.pgd_linf.steps = 3
-  config.explain.methods = "saliency"
-  config.explain.adversarial_attack = "pgd_linf"
-  config.explain.adversarial_methods = "saliency"
-  config.explain.neighbours = 0
-  config.sis.step_fraction = 0.3
-  config.sis.min_step_fraction = 0.02
   return config
 
 

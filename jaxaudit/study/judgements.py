@@ -186,6 +186,26 @@ def read_json(path_or_bytes: str | os.PathLike | bytes, source: str,
   return _decode(_read(path_or_bytes, source, max_bytes), source)
 
 
+def source_name(path_or_bytes: str | os.PathLike | bytes, source: str | None,
+                unnamed: str) -> str:
+  """The name a reader's messages give its file (the judgements and study key
+  readers name theirs alike).
+
+  Args:
+    path_or_bytes: a local path, or the file's bytes.
+    source: the name the caller gave, if any.
+    unnamed: the name of bytes given without one.
+
+  Returns:
+    `source` if given, else the path, or `unnamed` for bytes.
+  """
+  if source is not None:
+    return source
+  if isinstance(path_or_bytes, bytes):
+    return unnamed
+  return os.fspath(path_or_bytes)
+
+
 class Checker:
   """Field checks that raise JudgementsError naming the file and place."""
 
@@ -321,9 +341,7 @@ def load(path_or_bytes: str | os.PathLike | bytes, *, run_id: str,
       the format, of another run, or answers tasks the run does not have, in
       ways their specs or the overlay design do not allow.
   """
-  if source is None:
-    source = ("<judgements bytes>" if isinstance(path_or_bytes, bytes)
-              else os.fspath(path_or_bytes))
+  source = source_name(path_or_bytes, source, "<judgements bytes>")
   check = Checker(source)
   top = read_json(path_or_bytes, source, max_bytes)
   annotator = _header(top, check, run_id)

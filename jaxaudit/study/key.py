@@ -235,9 +235,7 @@ def load(path_or_bytes: str | os.PathLike | bytes, *,
     JudgementsError: naming the file: unreadable, too large, not JSON, not a
       study key, or with a malformed field.
   """
-  if source is None:
-    source = ("<study key bytes>" if isinstance(path_or_bytes, bytes)
-              else os.fspath(path_or_bytes))
+  source = judgements.source_name(path_or_bytes, source, "<study key bytes>")
   check = Checker(source)
   top = judgements.read_json(path_or_bytes, source, max_bytes)
   if not isinstance(top, dict) or top.get("format") != FORMAT:

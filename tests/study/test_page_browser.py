@@ -9,7 +9,6 @@ Needs Debian's `chromium` and `chromium-driver` and the `selenium` package
 
 import json
 import os
-import shutil
 import time
 
 import numpy as np
@@ -20,14 +19,14 @@ from jaxaudit.study import design
 from jaxaudit.study import judgements
 from jaxaudit.study import page
 
-webdriver = pytest.importorskip(
+pytest.importorskip(
     "selenium.webdriver", reason="needs selenium (pip install selenium, the "
     "test extra) to drive Chromium")
 # pylint: disable=g-import-not-at-top
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+import chromium
 # pylint: enable=g-import-not-at-top
 
 RUN = "digits-study-1"
@@ -39,40 +38,13 @@ XSS_IMG = '<img src=x onerror="window.__pwned=1">'
 XSS_SCRIPT = "</script><script>window.__pwned=2</script>"
 
 
-def _executable(*names):
-  for name in names:
-    path = shutil.which(name)
-    if path:
-      return path
-  return None
-
-
 @pytest.fixture
 def browser(tmp_path):
   """(driver, download folder) of a fresh headless Chromium."""
-  chromium = _executable("chromium", "chromium-browser", "google-chrome")
-  driver_path = _executable("chromedriver")
-  if chromium is None:
-    pytest.skip("needs Chromium (Debian package 'chromium')")
-  if driver_path is None:
-    pytest.skip("needs chromedriver (Debian package 'chromium-driver'; "
-                "selenium's driver manager cannot download it offline)")
   downloads = tmp_path / "downloads"
   downloads.mkdir()
-  options = webdriver.ChromeOptions()
-  for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-               "--window-size=1200,1000"):
-    options.add_argument(flag)
-  options.add_experimental_option("prefs", {
-      "download.default_directory": str(downloads),
-      "download.prompt_for_download": False})
-  driver = webdriver.Chrome(service=Service(driver_path), options=options)
-  try:
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {
-        "behavior": "allow", "downloadPath": str(downloads)})
+  with chromium.driver_or_skip(str(downloads)) as driver:
     yield driver, downloads
-  finally:
-    driver.quit()
 
 
 def _rgb(gray):

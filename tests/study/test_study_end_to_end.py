@@ -20,7 +20,6 @@ import glob
 import json
 import os
 import pathlib
-import shutil
 import time
 from typing import NamedTuple
 
@@ -37,14 +36,14 @@ from jaxaudit.study import key as key_lib
 from jaxaudit.study import metrics
 from jaxaudit.study import statistics
 
-webdriver = pytest.importorskip(
+pytest.importorskip(
     "selenium.webdriver", reason="needs selenium (pip install selenium, the "
     "test extra) to drive Chromium")
 # pylint: disable=g-import-not-at-top
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+import chromium
 # pylint: enable=g-import-not-at-top
 
 # The module's tests share one run: keep them on one xdist worker (CI runs
@@ -107,14 +106,6 @@ class Annotated(NamedTuple):
   path: str
 
 
-def _executable(*names):
-  for name in names:
-    path = shutil.which(name)
-    if path:
-      return path
-  return None
-
-
 def _read_records(workdir, stage):
   frame = pd.read_parquet(os.path.join(workdir, "records", stage))
   return frame.sort_values("id", kind="stable").reset_index(drop=True)
@@ -156,28 +147,9 @@ def run(tmp_path_factory):
 def browser(tmp_path_factory):
   """(driver, download folder) of one headless Chromium for all annotators
   (each keeps its answers under its own localStorage key)."""
-  chromium = _executable("chromium", "chromium-browser", "google-chrome")
-  driver_path = _executable("chromedriver")
-  if chromium is None:
-    pytest.skip("needs Chromium (Debian package 'chromium')")
-  if driver_path is None:
-    pytest.skip("needs chromedriver (Debian package 'chromium-driver'; "
-                "selenium's driver manager cannot download it offline)")
   downloads = tmp_path_factory.mktemp("downloads")
-  options = webdriver.ChromeOptions()
-  for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-               "--window-size=1200,1000"):
-    options.add_argument(flag)
-  options.add_experimental_option("prefs", {
-      "download.default_directory": str(downloads),
-      "download.prompt_for_download": False})
-  driver = webdriver.Chrome(service=Service(driver_path), options=options)
-  try:
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {
-        "behavior": "allow", "downloadPath": str(downloads)})
+  with chromium.driver_or_skip(str(downloads)) as driver:
     yield driver, downloads
-  finally:
-    driver.quit()
 
 
 def _tasks(key_json, kind):

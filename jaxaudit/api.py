@@ -4,6 +4,13 @@
                           stages="evaluate,attack,explain")
   result.summary["attack"]["robust_accuracy"]
   result.records("evaluate")  # a pandas DataFrame
+  # Several models side by side, compared per example:
+  result = jaxaudit.audit(models={"base": (clf_a, params_a),
+                                  "fix": (clf_b, params_b)},
+                          ensemble={"members": "base,fix"}, images=x,
+                          labels=y, stages="evaluate,attack,sis")
+  result.summary["compare"]; result.records("compare")
+  result.records("attack", model="fix")
   result.report_path          # report.html
   jaxaudit.write_study(result, ...)  # a human study page (jaxaudit.annotate)
 
@@ -47,14 +54,26 @@ class AuditResult:
   def report_path(self) -> str:
     return storage.join(self.workdir, "report.html")
 
-  def records(self, stage: str):
+  def records(self, stage: str, model: str | None = None):
     """The stage's per-example records as a pandas DataFrame (the workdir a
-    local folder or a URL, `jaxaudit.storage`)."""
+    local folder or a URL, `jaxaudit.storage`).
+
+    Args:
+      stage: a stage name, or "compare" (several models: one row per
+        example, every model's prediction, transfer and SIS overlap).
+      model: with several models, whose stage records (its name in
+        `config.models`, or the ensemble's).
+    """
     import pandas as pd  # pylint: disable=g-import-not-at-top
-    folder = storage.join(self.workdir, "records", stage)
+    root = (self.workdir if model is None
+            else storage.join(self.workdir, pipeline.MODELS, model))
+    folder = storage.join(root, "records", stage)
     if not storage.isdir(folder):
-      raise ValueError(f"no records for stage '{stage}' in {self.workdir}; "
-                       f"stages run: {', '.join(self.summary)}")
+      ran = (self.summary.get("models", {}).get(model, {}) if model
+             else self.summary)
+      raise ValueError(f"no records for stage '{stage}'"
+                       + (f" of model '{model}'" if model else "")
+                       + f" in {self.workdir}; stages run: {', '.join(ran)}")
     parts = [storage.join(folder, name) for name in storage.listdir(folder)
              if name.startswith("part-")]
     if parts and parts[0].endswith(".jsonl"):
@@ -99,6 +118,7 @@ def _apply_overrides(config: ml_collections.ConfigDict,
 def audit(classifier: Classifier | None = None, params: Params | None = None,
           *, images: np.ndarray | None = None, labels: np.ndarray | None = None,
           files: list[str] | None = None, data: Any = None,
+          models: dict[str, tuple[Classifier, Params]] | None = None,
           stages: str | list[str] = "evaluate", workdir: str | None = None,
           config: ml_collections.ConfigDict | None = None,
           **overrides: Any) -> AuditResult:
@@ -112,6 +132,10 @@ def audit(classifier: Classifier | None = None, params: Params | None = None,
     files: [N] names for the records (default `images[i]`).
     data: instead of `images`: a TFDS dataset name, or a dict of `config.data`
       fields ({"dir": ...}, {"npz": ...}, {"tfds_name": ..., "split": ...}).
+    models: instead of `classifier`: name -> (classifier, params), audited
+      side by side on the same examples and compared per example (with
+      `ensemble={"members": "a,b"}`, their ensemble too); summary
+      {"models": {name: ...}, "compare": ...}.
     stages: "evaluate,attack,..." or a list of stage names.
     workdir: the output folder (None: a new temporary folder).
     config: a starting config (default: `job_config.base_config()`).
@@ -139,14 +163,21 @@ def audit(classifier: Classifier | None = None, params: Params | None = None,
   elif data is not None:
     _apply_overrides(config.data, dict(data), "data.")
   model = None
+  for name, (member, member_params) in (models or {}).items():
+    config.models[name] = job_config.model_section(
+        name=f"<in memory: {member.name}>",
+        fingerprint=_fingerprint(member_params))
   if classifier is not None:
+    if models:
+      raise ConfigError("audit: give a classifier or models, not both")
     if params is None:
       raise ConfigError("audit: give the classifier's params")
     model = (classifier, params)
     config.model.name = f"<in memory: {classifier.name}>"
     config.model.fingerprint = _fingerprint(params)
   workdir = workdir or tempfile.mkdtemp(prefix="jaxaudit-")
-  summary = pipeline.run(config, workdir, model=model, source=source)
+  summary = pipeline.run(config, workdir, model=model, source=source,
+                         models=models)
   return AuditResult(workdir=workdir, summary=json.loads(json.dumps(summary)))
 
 

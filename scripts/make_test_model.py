@@ -1,6 +1,7 @@
-"""Trains the shipped test model, `digits_cnn`, and writes its weights.
+"""Trains the shipped test models, `digits_cnn` and `digits_cnn_early`, and
+writes their weights.
 
-  python scripts/make_test_model.py [--out=jaxaudit/models/digits_cnn.msgpack]
+  python scripts/make_test_model.py [--name=digits_cnn_early]
 
 Deterministic: fixed keys, Adam on the digits' train split (1,297 real scans,
 `jaxaudit.data.digits`) in one `lax.scan`, on the CPU. Prints the accuracy on
@@ -25,6 +26,8 @@ STEPS = 1500
 BATCH_SIZE = 128
 LEARNING_RATE = 3e-3
 SEED = 0
+# Registry name -> (steps, seed): the early one is a weaker second checkpoint.
+RECIPES = {"digits_cnn": (STEPS, SEED), "digits_cnn_early": (300, 1)}
 
 
 def train(steps: int = STEPS, seed: int = SEED) -> tuple[Params, np.ndarray]:
@@ -72,13 +75,13 @@ def test_accuracy(params: Params) -> float:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", default=digits_cnn.WEIGHTS)
-  parser.add_argument("--steps", type=int, default=STEPS)
+  parser.add_argument("--name", default="digits_cnn", choices=sorted(RECIPES))
   args = parser.parse_args()
-  params, losses = train(args.steps)
-  with open(args.out, "wb") as f:
+  params, losses = train(*RECIPES[args.name])
+  out = digits_cnn.CHECKPOINTS[args.name]
+  with open(out, "wb") as f:
     f.write(flax.serialization.to_bytes(params))
-  print(f"{args.out}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test accuracy "
+  print(f"{out}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test accuracy "
         f"{test_accuracy(params):.4f}")
 
 

@@ -11,6 +11,7 @@ import os
 
 import flax.serialization
 import jax
+import ml_collections
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +19,9 @@ import pytest
 from conftest import run_job
 import user_model
 import jaxaudit
+from jaxaudit.data import digits as digits_data
 from jaxaudit.errors import ConfigError
-from jaxaudit.models import factory
+from jaxaudit.models import factory, load_model
 
 ALL_STAGES = "evaluate,attack,mistakes,explain,criticism,sis"
 # Small settings for every stage, as dotted config fields (both entry points).
@@ -121,3 +123,31 @@ def test_criticism_of_a_subset_of_the_classes(user_job, tmp_path):
          "criticism.min_group_size": 2})
   assert set(result.summary["criticism"]["prototypes"]) == {"zero", "one",
                                                             "two"}
+
+
+def test_several_models_in_memory_compared_per_example(tmp_path):
+  """`audit(models=...)`: two digits CNNs given in memory and their ensemble on
+  real digits; each model's records and the joined records come back, and
+  each model's top-1 is its own forward pass."""
+  early = load_model(ml_collections.ConfigDict({"name": "digits_cnn_early"}))
+  shipped = load_model(ml_collections.ConfigDict({"name": "digits_cnn"}))
+  images, labels = digits_data.digit_images("test")
+  images, labels = images[:48], labels[:48]
+  result = jaxaudit.audit(models={"early": early, "shipped": shipped},
+                          ensemble={"members": "early,shipped"},
+                          images=images, labels=labels, stages="evaluate",
+                          workdir=str(tmp_path / "run"))
+  assert set(result.summary["models"]) == {"early", "shipped", "ensemble"}
+  joined = result.records("compare")
+  for name, (classifier, params) in (("early", early), ("shipped", shipped)):
+    predicted = np.asarray(jax.jit(classifier.logits)(
+        params, images.astype(np.float32) / 255)).argmax(-1)
+    own = result.records("evaluate", model=name).sort_values("id")
+    np.testing.assert_array_equal(own["prediction"], predicted)
+    np.testing.assert_array_equal(
+        joined.sort_values("id")[f"{name}_correct"], predicted == labels)
+  with pytest.raises(ValueError, match="model 'early'"):
+    result.records("attack", model="early")
+  with pytest.raises(ConfigError, match="classifier or models"):
+    jaxaudit.audit(*early, models={"shipped": shipped}, images=images,
+                   labels=labels)

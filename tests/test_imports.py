@@ -8,9 +8,10 @@ from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "jaxaudit")
 METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study",
-           "calibration")
+           "calibration", "comparison")
 # Top-level modules above the stages (they wire jobs together).
-JOBS = ("main", "pipeline", "api", "job_config", "annotate", "study_inputs")
+JOBS = ("main", "pipeline", "api", "job_config", "annotate", "study_inputs",
+        "compare", "model_set")
 
 
 def _layer(module: str) -> int:

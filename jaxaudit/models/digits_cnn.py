@@ -4,7 +4,9 @@ outside the repository.
 
 `scripts/make_test_model.py` trains it deterministically on the digits' train
 split and writes `digits_cnn.msgpack` beside this file (Flax msgpack, read by
-jaxaudit's bounded reader like any user checkpoint).
+jaxaudit's bounded reader like any user checkpoint). `digits_cnn_early` is the
+same network stopped early from another seed (300 steps: 0.872 top-1 against
+0.948), a second checkpoint for comparing models (`configs/digits_compare.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from jaxaudit.models.classifier import Classifier, Normalization
 from jaxaudit.models.registry import ModelEntry
 
 WEIGHTS = os.path.join(os.path.dirname(__file__), "digits_cnn.msgpack")
+# Registry name -> its shipped weights.
+CHECKPOINTS = {"digits_cnn": WEIGHTS,
+               "digits_cnn_early": os.path.join(os.path.dirname(__file__),
+                                                "digits_cnn_early.msgpack")}
 NORMALIZATION = Normalization(mean=0.2, std=0.35)
 
 
@@ -40,8 +46,7 @@ def make_classifier(name: str = "digits_cnn") -> Classifier:
 
 
 def default_checkpoint(name: str = "digits_cnn") -> str:
-  del name
-  return WEIGHTS
+  return CHECKPOINTS[name]
 
 
 ENTRY = ModelEntry(make_classifier, None, default_checkpoint)

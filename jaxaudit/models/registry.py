@@ -36,5 +36,6 @@ MODELS = Registry("model", "config.model.name", {
        for d in (18, 34, 50, 101, 152)},
     **{f"cifar_resnet{d}": "jaxaudit.models.cifar_resnet:ENTRY"
        for d in (20, 32, 44, 56, 110)},
-    "digits_cnn": "jaxaudit.models.digits_cnn:ENTRY",
+    **{name: "jaxaudit.models.digits_cnn:ENTRY"
+       for name in ("digits_cnn", "digits_cnn_early")},
 })

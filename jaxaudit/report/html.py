@@ -76,6 +76,9 @@ class _Writer:
   def item(self, item: rs.Item) -> None:
     if isinstance(item, rs.Text):
       self.parts.append(f"<p>{html.escape(item.text)}</p>")
+    elif isinstance(item, rs.Link):
+      self.parts.append(f'<p><a href="{html.escape(item.href)}">'
+                        f"{html.escape(item.text)}</a></p>")
     elif isinstance(item, rs.Table):
       if item.title:
         self.parts.append(f"<h3>{html.escape(item.title)}</h3>")

@@ -18,6 +18,13 @@ class Text:
 
 
 @dataclasses.dataclass
+class Link:
+  """A link to another page the job wrote (a path relative to the report)."""
+  text: str
+  href: str
+
+
+@dataclasses.dataclass
 class Table:
   """Rows of {column: value}; columns in the order of the first row."""
   rows: list[dict[str, Any]]
@@ -54,7 +61,7 @@ class Gallery:
   rows: list[list[Tile]]
 
 
-Item = Union[Text, Table, Plot, Gallery]
+Item = Union[Text, Link, Table, Plot, Gallery]
 
 
 @dataclasses.dataclass

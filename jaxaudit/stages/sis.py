@@ -14,7 +14,8 @@ class, and, with `config.sis.exact.num_examples`, exact backward selection
 (`jaxaudit.sis.exact`) against BGSIS on the same images and feature grid.
 
 Artifacts: `sis.ranks` [N, F] (the rank of each feature, 0 = most important;
-on disk) and `sis.size` [N] (features in the SIS).
+on disk), `sis.size` [N] (features in the SIS) and `sis.found` [N] (whether
+the image has one).
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
                           "config.sis")
   return Contract(produces=(
       ArtifactSpec("sis.ranks", (num_features,), "int32", large=True),
-      ArtifactSpec("sis.size", (), "int32")))
+      ArtifactSpec("sis.size", (), "int32"),
+      ArtifactSpec("sis.found", (), "bool")))
 
 
 def fraction_name(fraction: float) -> str:
@@ -368,4 +370,6 @@ def run(ctx: StageContext) -> StageOutput:
     sections.append(human_report.subset_section(metrics["human"]))
   return StageOutput(summary=metrics, records=records, sections=sections,
                      artifacts={"sis.ranks": local["ranks"],
-                                "sis.size": local["sis_size"].astype(np.int32)})
+                                "sis.size": local["sis_size"].astype(np.int32),
+                                "sis.found": np.asarray(local["sis_found"],
+                                                        bool)})

@@ -50,3 +50,14 @@ def test_untrained_model_is_near_chance():
       name="digits_cnn", random_init_seed=0)))
   assert make_test_model.test_accuracy(params) < 0.3
   assert model.num_classes == 10
+
+
+def test_early_checkpoint_is_a_weaker_second_model():
+  """`digits_cnn_early` (300 steps, another seed) is what the script's recipe
+  makes and is clearly worse than `digits_cnn`: the pair the compare tests
+  audit side by side."""
+  _, early = load_model(ml_collections.ConfigDict(dict(name="digits_cnn_early")))
+  accuracy = make_test_model.test_accuracy(early)
+  assert 0.8 <= accuracy <= 0.92
+  trained, _ = make_test_model.train(*make_test_model.RECIPES["digits_cnn_early"])
+  assert abs(make_test_model.test_accuracy(trained) - accuracy) <= 5 / 500

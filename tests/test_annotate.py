@@ -20,10 +20,6 @@ from jaxaudit import study_inputs
 from jaxaudit.errors import DataError
 from jaxaudit.study import key as key_lib
 
-# The module's tests share one run: keep them on one xdist worker (CI runs
-# pytest -n 2 --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("annotate")
-
 # The first 92 test digits are all classified right: 128 hold two errors.
 NUM_EXAMPLES = 128
 TASK_IDS = re.compile(r'"id":"((?:error|adversarial|subset)-[^"]+)"')

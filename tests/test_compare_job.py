@@ -21,7 +21,6 @@ from jaxaudit.data import digits as digits_data
 from jaxaudit.models import load_model
 from jaxaudit.models.ensemble import make_ensemble
 
-pytestmark = pytest.mark.xdist_group("compare_job")
 ARGS = ["--config=configs/digits_compare.py:fast"]
 MODELS = ("early", "shipped", "ensemble")
 STAGES = {"evaluate", "attack", "mistakes", "explain", "criticism", "sis"}

@@ -24,10 +24,6 @@ from jaxaudit.errors import ConfigError, JudgementsError
 from jaxaudit.study import judgements
 from jaxaudit.study import key as key_lib
 
-# The module's tests share one run: keep them on one xdist worker (CI runs
-# pytest -n 2 --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("judged_run")
-
 FIELDS = ("mistakes", "attack", "sis")
 
 

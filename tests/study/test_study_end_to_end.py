@@ -46,10 +46,6 @@ from selenium.webdriver.common.keys import Keys
 import chromium
 # pylint: enable=g-import-not-at-top
 
-# The module's tests share one run: keep them on one xdist worker (CI runs
-# pytest -n 2 --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("study_end_to_end")
-
 ANNOTATORS = study_run.ANNOTATORS
 # The annotator who reloads the page half-way and resumes.
 RELOADS = "ann-b"

@@ -165,7 +165,9 @@ def _flat_arrays(value, path: str = "") -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   if isinstance(value, torch.Tensor):
-    value = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    # detach: a mutated pickle may ask for requires_grad=True.
+    value = (value.float() if value.dtype == torch.bfloat16
+             else value).detach().numpy()
   if isinstance(value, np.ndarray):
     return {path: value}
   out = {}

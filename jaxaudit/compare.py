@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 from jaxaudit.artifacts import Contract, Need
+from jaxaudit.calibration import binning as binning_lib
 from jaxaudit.comparison import agreement, overlap, transfer
 from jaxaudit.data.dataset import Dataset
 from jaxaudit.executor import Executor
@@ -91,7 +92,7 @@ def metrics_table(runs: list[ModelRun]) -> list[dict[str, Any]]:
   rows: list[tuple[str, tuple[str, ...]]] = [
       ("top-1", ("evaluate", "top1")), ("top-5", ("evaluate", "top5")),
       ("mean per-class accuracy", ("evaluate", "mean_per_class_accuracy"))]
-  for binning in ("equal_width", "equal_mass"):
+  for binning in binning_lib.BINNINGS:
     rows.append((f"ECE ({binning.replace('_', '-')} bins)",
                  ("evaluate", "calibration", "ece", binning)))
   rows += [("NLL", ("evaluate", "calibration", "nll")),

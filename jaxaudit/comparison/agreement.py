@@ -13,6 +13,11 @@ import math
 import numpy as np
 
 
+def log_comb(n: int, k: int) -> float:
+  """log C(n, k), exact to float precision for any n."""
+  return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
 def pair_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, int]:
   """Counts of the four outcomes.
 
@@ -38,8 +43,7 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
   if n == 0:
     return 1.0
   k = min(only_a, only_b)
-  log_terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-               - n * math.log(2.0) for i in range(k + 1)]
+  log_terms = [log_comb(n, i) - n * math.log(2.0) for i in range(k + 1)]
   top = max(log_terms)
   tail = math.exp(top) * sum(math.exp(t - top) for t in log_terms)
   return min(1.0, 2.0 * tail)

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from jaxaudit.comparison import agreement
+
 
 def ranked_subset(ranks: np.ndarray, counts: np.ndarray) -> np.ndarray:
   """The top-ranked features.
@@ -62,10 +64,6 @@ def iou(mask_a: np.ndarray, mask_b: np.ndarray) -> np.ndarray:
   return np.where(union > 0, (a & b).sum(-1) / np.maximum(union, 1), 0.0)
 
 
-def _log_comb(n: int, k: int) -> float:
-  return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
 def chance_iou(count_a: int, count_b: int, num_features: int) -> float:
   """The expected IoU of two independent uniformly random subsets of
   `count_a` and `count_b` of `num_features` features: E[X / (a + b - X)]
@@ -75,10 +73,10 @@ def chance_iou(count_a: int, count_b: int, num_features: int) -> float:
   a, b, n = int(count_a), int(count_b), int(num_features)
   if not 0 < a <= n or not 0 < b <= n:
     raise ValueError(f"overlap: counts {a}, {b} of {n} features")
-  total = _log_comb(n, b)
+  total = agreement.log_comb(n, b)
   expected = 0.0
   for x in range(max(1, a + b - n), min(a, b) + 1):
-    weight = math.exp(_log_comb(a, x) + _log_comb(n - a, b - x) - total)
+    weight = math.exp(agreement.log_comb(a, x) + agreement.log_comb(n - a, b - x) - total)
     expected += weight * x / (a + b - x)
   return expected
 

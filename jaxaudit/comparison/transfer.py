@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 
+from jaxaudit.data import pixels
 from jaxaudit.models.classifier import Classifier, Params
 
 
@@ -22,11 +22,8 @@ def predict_step(target: Classifier) -> Callable[[Params, dict], dict]:
   square size S in [0, 1]."""
 
   def step(params: Params, batch: dict) -> dict:
-    images = batch["image"].astype(jnp.float32)
-    size = target.input_size
-    if images.shape[1] != size:
-      images = jax.image.resize(images, images.shape[:1] + (size, size, 3),
-                                "bilinear", antialias=True)
+    images = pixels.resize_square(batch["image"].astype(jnp.float32),
+                                  target.input_size)
     logits = target.logits(params, images)
     return {"prediction": jnp.argmax(logits, -1).astype(jnp.int32)}
 

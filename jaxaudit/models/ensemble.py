@@ -18,6 +18,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxaudit.data import pixels as pixels_lib
 from jaxaudit.errors import ParameterError
 from jaxaudit.models.classifier import Classifier, Normalization, Params
 
@@ -72,12 +73,8 @@ def make_ensemble(members: Sequence[tuple[Classifier, Params]], *,
         jnp.asarray(normalization.mean, images.dtype))
     outputs = []
     for member, member_params in zip(classifiers, params):
-      x = pixels
-      if member.input_size != input_size:
-        x = jax.image.resize(
-            x, x.shape[:1] + (member.input_size, member.input_size, 3),
-            "bilinear", antialias=True)
-      outputs.append(member.logits_and_features(member_params, x))
+      outputs.append(member.logits_and_features(
+          member_params, pixels_lib.resize_square(pixels, member.input_size)))
     return outputs
 
   def apply_fn(params, images):

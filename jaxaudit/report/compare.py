@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from jaxaudit.data import pixels
 from jaxaudit.report import items as rs
 
 Fetch = Callable[[np.ndarray], np.ndarray]  # global ids [k] -> uint8 [k, S, S, 3]
@@ -62,11 +63,6 @@ def _grid(mask: np.ndarray) -> np.ndarray:
 
 def _rows(tiles: list[rs.Tile]) -> list[list[rs.Tile]]:
   return [tiles[k:k + _ROW] for k in range(0, len(tiles), _ROW)]
-
-
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-  return (np.clip(np.asarray(images, np.float32), 0, 1) * 255).round().astype(
-      np.uint8)
 
 
 def _models(summary: dict, report_links: bool) -> list[rs.Item]:
@@ -152,7 +148,7 @@ def sections(summary: dict, disagreements: list[Disagreement],
   for t in transfers:
     if len(t.ids):
       tiles = [rs.Tile(img, f"#{i} {t.target}: {class_names[p]}")
-               for img, i, p in zip(_to_uint8(t.images), t.ids,
+               for img, i, p in zip(pixels.to_uint8(t.images), t.ids,
                                     t.predictions)]
       per_example.append(rs.Gallery(
           f"{t.attack} adversarials of {t.source} that fool {t.target}",

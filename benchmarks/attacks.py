@@ -107,8 +107,10 @@ def _autoattack(rows):
   config.attack.attacks = "autoattack"
   config.attack.autoattack.epsilons = (eps,)
   summary = pipeline.run(config, tempfile.mkdtemp())["attack"]
-  label = next(iter(summary["autoattack"]))
-  seconds = sum(summary["autoattack"][label]["seconds"].values())
+  label = next(iter(summary["robust_accuracy_after"]["autoattack"]))
+  seconds = sum(t["compile_seconds"] + t["run_seconds"] for t in
+                summary["timing"]["attacks"]["autoattack"]["sub_attacks"]
+                .values())
   ours = summary["robust_accuracy"]["autoattack"][label]
   x, y = _torch(images, labels)
   attack = torch_peers.standard_autoattack(net, "linf", eps / 255)

@@ -9,7 +9,6 @@
 """
 
 from jaxaudit import job_config
-from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
@@ -21,9 +20,9 @@ def get_config(arg: str = ""):
   config.data.num_examples = 1000
   attack = config.attack
   attack.batch_size = 100
-  attack_stage.set_full_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
-                              pgd_l2=(0.05, 0.1, 0.25, 0.5, 1.0),
-                              minimal_l2=(0.05, 0.1, 0.25, 0.5))
+  job_config.full_attack_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                                pgd_l2=(0.05, 0.1, 0.25, 0.5, 1.0),
+                                minimal_l2=(0.05, 0.1, 0.25, 0.5))
   attack.cw_l2.stepsize = 0.01  # Foolbox's, right for 32 x 32 images.
   if "fast" in variants:
     config.data.num_examples = 64

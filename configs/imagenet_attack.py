@@ -10,7 +10,6 @@ attacks 16 images with the stage's small CPU defaults.
 """
 
 from jaxaudit import job_config
-from jaxaudit.stages import attack as attack_stage
 
 
 def get_config(arg: str = ""):
@@ -25,7 +24,7 @@ def get_config(arg: str = ""):
   if "fast" in variants:
     config.data.num_examples = 16
     return config
-  attack_stage.set_full_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0),
-                              pgd_l2=(0.1, 0.25, 0.5, 1.0),
-                              minimal_l2=(0.1, 0.25, 0.5, 1.0))
+  job_config.full_attack_sweep(attack, linf=(0.25, 0.5, 1.0, 2.0, 4.0),
+                                pgd_l2=(0.1, 0.25, 0.5, 1.0),
+                                minimal_l2=(0.1, 0.25, 0.5, 1.0))
   return config

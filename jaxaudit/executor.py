@@ -5,6 +5,8 @@ and process-local inputs (arrays, or `resume.ShardedArray`s of an earlier
 stage's large artifacts); it gets back every output for its process's examples.
 Behind it: batches laid over the device mesh (`sharding.map_batches`), shards
 of `config.resume.shard_size` examples committed to disk and skipped on restart
+(each step compiled once per batch shape however many times the stage maps it,
+and each array of its state placed on the mesh once per stage)
 (`resume.ShardStore`), and, for outputs named in `keep_on_disk`, memory-mapped
 handles instead of arrays, so no host holds a large artifact whole. Cross-host
 views are explicit: `gather` (all processes' rows, by id), `top` (the k best
@@ -19,6 +21,7 @@ import os
 import re
 from typing import Any, Callable
 
+from absl import logging
 import jax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
@@ -51,6 +54,31 @@ class Executor:
     self.ids = np.asarray(ids, np.int64)
     self._root = root
     self._shard_size = shard_size
+    self._steps: dict[Callable, Callable] = {}
+    self._placed: dict[int, tuple[Any, Any]] = {}
+
+  def _compiled(self, step: Callable) -> Callable:
+    """`step` jitted for the mesh, once per function."""
+    if step not in self._steps:
+      self._steps[step] = sharding.compile_step(step, self.mesh)
+    return self._steps[step]
+
+  def _place(self, state: Any) -> Any:
+    """`state` replicated on the mesh; a JAX array already placed by this
+    executor (the params, on every call of a stage) is reused, not copied."""
+
+    target = sharding.replicated(self.mesh)
+
+    def place(leaf):
+      if not isinstance(leaf, jax.Array):
+        return sharding.put_global(leaf, target)
+      held = self._placed.get(id(leaf))
+      if held is None or held[0] is not leaf:
+        held = (leaf, sharding.put_global(leaf, target))
+        self._placed[id(leaf)] = held
+      return held[1]
+
+    return jax.tree.map(place, state)
 
   def run(self, name: str, step: Callable[[Any, sharding.Batch],
                                            sharding.Batch],
@@ -91,12 +119,16 @@ class Executor:
                        for k, (lo, hi) in enumerate(bounds)])
     done = _all_processes(have)
     parts: list[dict[str, str]] = []
+    if not done.all():
+      logging.info("%s: %d of %d shards to compute, batches of %d", name,
+                   int((~done).sum()), num_shards, batch_size)
+      compiled, state = self._compiled(step), self._place(state)
     for k, (lo, hi) in enumerate(bounds):
       if done[k]:
         parts.append(store.load(k))
         continue
       rows = {key: value[lo:hi] for key, value in inputs.items()}
-      out = sharding.map_batches(step, state, rows, mesh=self.mesh,
+      out = sharding.map_batches(compiled, state, rows, mesh=self.mesh,
                                  batch_size=batch_size,
                                  desc=f"{name} shard {k + 1}/{num_shards}")
       for key in out:

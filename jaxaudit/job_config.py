@@ -155,3 +155,37 @@ def cifar10_config(depth: int = 20,
   config.model.checkpoint = f"{folder}/resnet{depth}.th"
   config.data.npz = f"{folder}/test_jpeg.npz"
   return config
+
+
+def full_attack_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
+                   pgd_l2: tuple[float, ...],
+                   minimal_l2: tuple[float, ...]) -> None:
+  """Sets `config.attack` to full-strength attacks over epsilon sweeps.
+
+  Args:
+    cfg: `config.attack`, changed in place.
+    linf: FGSM, PGD-L-inf, FMN-L-inf and AutoAttack (L-inf, standard)
+      epsilons (in 1/255).
+    pgd_l2: PGD-L2 epsilons ([0, 1]-pixel units).
+    minimal_l2: DeepFool, C&W-L2 and FMN-L2 epsilons at which their minimal
+      perturbations are scored.
+  """
+  cfg.fgsm.epsilons = linf
+  cfg.pgd_linf.epsilons = linf
+  cfg.pgd_l2.epsilons = pgd_l2
+  for name in ("pgd_linf", "pgd_l2"):
+    cfg[name].steps = 10
+    cfg[name].rel_stepsize = 0.25
+    cfg[name].random_start = True
+  cfg.deepfool.epsilons = minimal_l2
+  cfg.deepfool.steps = 50
+  cfg.deepfool.candidates = 10
+  cfg.cw_l2.epsilons = minimal_l2
+  cfg.cw_l2.binary_search_steps = 5
+  cfg.cw_l2.steps = 50
+  cfg.cw_l2.initial_const = 0.01
+  cfg.fmn_linf.epsilons = linf
+  cfg.fmn_l2.epsilons = minimal_l2
+  for name in ("fmn_linf", "fmn_l2"):
+    cfg[name].steps = 100
+  cfg.autoattack.epsilons = linf

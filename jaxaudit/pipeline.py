@@ -20,6 +20,7 @@ import ml_collections
 from jaxaudit import artifacts as artifacts_lib
 from jaxaudit import classes
 from jaxaudit import compare
+from jaxaudit import compile_count
 from jaxaudit import files
 from jaxaudit import model_set
 from jaxaudit import records as records_lib
@@ -196,12 +197,24 @@ def _run_stages(config: ml_collections.ConfigDict, workdir: str,
                        needed=needed[name], stage=name,
                        checkpoint_dir=storage.join(workdir, CHECKPOINTS, name),
                        study=studies.get(name))
-    output = STAGES.get(name).run(ctx)
+    with compile_count.counting() as stats:
+      output = STAGES.get(name).run(ctx)
+    output = dataclasses.replace(output, summary=_with_timing(output.summary,
+                                                              stats))
+    logging.info("stage %s (%s): %s", name, classifier.name, stats.line())
     _check_output(name, output, contracts[name], needed[name], store)
     records_lib.write_records(workdir, name, output.records, jax.process_index(),
                               jax.process_count(), config.records.format)
     outputs[name] = output
   return outputs, store
+
+
+def _with_timing(summary: dict, stats: compile_count.CompileStats) -> dict:
+  """The stage's summary with its compilations and seconds in `timing`
+  (beside what the stage put there itself): the one part of summary.json
+  that differs between two runs of the same job."""
+  return {**summary, "timing": {**summary.get("timing", {}),
+                                **stats.as_dict()}}
 
 
 def _write_results(workdir: str, title: str, summary: dict,

@@ -13,6 +13,15 @@ from typing import Any
 from jaxaudit.errors import ConfigError
 
 
+def import_target(target: str) -> Any:
+  """"package.module:attribute" -> the attribute ("package.module" -> the
+  module), looked up on every call (so a test that swaps a module's function
+  swaps it for every caller)."""
+  module_name, _, attribute = target.partition(":")
+  module = importlib.import_module(module_name)
+  return getattr(module, attribute) if attribute else module
+
+
 class Registry:
   """Maps names to `"package.module:attribute"` targets, imported on `get`."""
 
@@ -20,7 +29,8 @@ class Registry:
     """Args:
       kind: what the entries are ("model", "stage", ...), used in errors.
       field: the config field that names an entry, used in errors.
-      entries: name -> "package.module:attribute" (or "package.module").
+      entries: name -> "package.module:attribute" (or "package.module"),
+        imported on `get`, or the entry itself (a typed spec).
     """
     self.kind = kind
     self.field = field
@@ -68,8 +78,8 @@ class Registry:
     return names
 
   def get(self, name: str) -> Any:
-    """The entry: `module:attribute`'s attribute, or a whole `module`."""
+    """The entry: `module:attribute`'s attribute, a whole `module`, or the
+    entry itself where it is not a string."""
     self.check(name)
-    module_name, _, attribute = self._entries[name].partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute) if attribute else module
+    entry = self._entries[name]
+    return entry if not isinstance(entry, str) else import_target(entry)

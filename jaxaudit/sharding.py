@@ -3,7 +3,8 @@
 Every stage's per-example computation runs through `map_batches`: the process-local
 examples are cut into batches of a fixed global size, the last one padded (and its
 padding masked out of the results), each batch laid out over the mesh's `data` axis
-with a `NamedSharding`, and the jitted function compiled once for that shape. Every
+with a `NamedSharding`; `compile_step` jits the function once, and it compiles once
+per batch shape however often it is mapped. Every
 process runs the same number of steps, so collectives line up on a pod, and every
 example is computed exactly once.
 """
@@ -132,16 +133,29 @@ def _local_rows(array: jax.Array) -> np.ndarray:
   return np.concatenate([shards[k] for k in sorted(shards)], axis=0)
 
 
-def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
-                inputs: dict[str, np.ndarray], *, mesh: Mesh, batch_size: int,
-                desc: str = "") -> dict[str, np.ndarray]:
-  """Applies `fn(state, batch)` to every process-local example, batch-sharded.
+def compile_step(fn: Callable[[Any, Batch], Batch],
+                 mesh: Mesh) -> Callable[[Any, Batch], Batch]:
+  """`fn` jitted with batch-sharded outputs, for `map_batches`; keep it to map
+  `fn` again without recompiling (`jaxaudit.executor.Executor` does).
 
   Args:
     fn: pure function of (state, batch) -> dict of per-example arrays with a
       leading batch axis. `batch` holds each input sliced to `[B, ...]` plus
       `mask` (bool [B], False on padding rows).
-    state: a pytree replicated on every device (model params, PRNG keys, ...).
+    mesh: the device mesh.
+  """
+  return compile_options.jit(fn, out_shardings=batch_sharding(mesh))
+
+
+def map_batches(step: Callable[[Any, Batch], Batch], state: Any,
+                inputs: dict[str, np.ndarray], *, mesh: Mesh, batch_size: int,
+                desc: str = "") -> dict[str, np.ndarray]:
+  """Applies `step(state, batch)` to every process-local example, batch-sharded.
+
+  Args:
+    step: a function of (state, batch) from `compile_step`.
+    state: a pytree replicated on every device (model params, PRNG keys, ...);
+      leaves already placed on the mesh (`put_global`) are not copied again.
     inputs: process-local per-example inputs with a common leading axis
       [n, ...]: arrays, row-sliceable columns (`resume.ShardedArray`), or
       streamed columns with a `batches(rows)` iterator
@@ -151,7 +165,7 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
     desc: progress-bar label (shown on process 0 only).
 
   Returns:
-    `fn`'s outputs for the n process-local examples, as NumPy arrays [n, ...].
+    `step`'s outputs for the n process-local examples, as NumPy arrays [n, ...].
   """
   global_batch = round_batch_size(batch_size, mesh)
   local_batch = global_batch // jax.process_count()
@@ -159,7 +173,6 @@ def map_batches(fn: Callable[[Any, Batch], Batch], state: Any,
   num_steps = max(1, math.ceil(max_over_processes(local_n) / local_batch))
   sharding = batch_sharding(mesh)
   state = put_global(state, replicated(mesh))
-  step = compile_options.jit(fn, out_shardings=sharding)
 
   readers = {key: _row_batches(value, local_batch)
              for key, value in inputs.items()}

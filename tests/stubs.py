@@ -76,8 +76,6 @@ def pytest_configure(config):
   for module, names in ATTACK_FUNCTIONS.items():
     for name in names:
       setattr(module, name, identity_attack)
-  for name in autoattack._FUNCTIONS:  # pylint: disable=protected-access
-    autoattack._FUNCTIONS[name] = identity_attack  # pylint: disable=protected-access
   saliency.vanilla_gradient = constant_map
   saliency.gradient_x_input = constant_map
   smoothgrad.smoothgrad = constant_map

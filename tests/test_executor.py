@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxaudit import compile_count
 from jaxaudit import executor as executor_lib
 from jaxaudit import resume
 from jaxaudit import sharding
@@ -233,6 +234,35 @@ def test_gather_reduce_and_rows_of_on_one_process(tmp_path):
   for array in (out["y"], out["y"].read()):
     np.testing.assert_array_equal(executor.rows_of(array, wanted),
                                   6 * SCALE * wanted)
+
+
+def test_a_step_compiles_once_and_its_state_is_placed_once(tmp_path,
+                                                          monkeypatch):
+  """Mapping one step again (another computation, other values of a traced
+  argument) compiles nothing new, and an array of its state is put on the
+  mesh once however often the stage maps it."""
+  mesh, ids = sharding.make_mesh(), _global_ids(13)
+  executor = executor_lib.Executor(mesh, ids, str(tmp_path), 0)
+  placed = []
+  put = sharding.put_global
+  monkeypatch.setattr(sharding, "put_global",
+                      lambda tree, target: placed.append(tree) or put(tree,
+                                                                      target))
+  params = jnp.float32(SCALE)
+  step = lambda state, batch: _step(state, batch)  # Compiled by no other test.
+  with compile_count.counting() as first:
+    a = executor.run("a", step, params, _inputs(ids), batch_size=4)
+  with compile_count.counting() as again:
+    b = executor.run("b", step, params, _inputs(ids), batch_size=4)
+    c = executor.run("c", step, jnp.float32(3.0), _inputs(ids), batch_size=4)
+  assert first.count >= 1 and again.count == 0
+  np.testing.assert_array_equal(a["y"], b["y"])
+  np.testing.assert_array_equal(c["y"], 6 * 3.0 * ids)
+  assert sum(leaf is params for leaf in placed) == 1
+  with compile_count.counting() as other:
+    executor.run("d", lambda state, batch: _other_step(state, batch), params,
+                 _inputs(ids), batch_size=4)
+  assert other.count >= 1  # A different function compiles.
 
 
 def test_bad_names_are_refused(tmp_path):

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from conftest import ROOT, assert_same_summary, launch_local, run_job
+from conftest import without_timing
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tfds")
 BASE = ["--config=configs/digits.py", "--config.stages=evaluate",
@@ -51,7 +52,7 @@ tfds_source.TfdsSource._read, tfds_source.TfdsSource.load = read, load
 
 def _summary(workdir) -> dict:
   with open(workdir / "summary.json") as f:
-    return json.load(f)
+    return without_timing(json.load(f))
 
 
 def test_tfds_digits_give_the_builtin_digits_summary(tmp_path):

@@ -1,15 +1,23 @@
 """Auto-PGD (Croce & Hein 2020), APGD-CE and APGD-T, in the L-inf and L2 norms.
 
-APGD is PGD without a step-size parameter: it starts at 2 eps, takes a plain
-first step and then momentum steps, and at checkpoints w_j = ceil(p_j steps)
-(p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)) halves
-the step size and goes back to its best point when fewer than a fraction `rho`
-of the steps since the last checkpoint raised the loss, or when neither the
-step size nor the best loss changed since then. APGD-T runs it once per target
-class (the most likely wrong classes of the clean image) on the targeted DLR
-loss. Everything is per example, so results do not depend on the batch.
-Epsilons are a vmapped axis, restarts and targets a scanned one; a run stops,
-and later runs are skipped, once every example is fooled.
+APGD is PGD without a step-size parameter: it starts at a random point on the
+eps sphere with step size 2 eps, takes a plain first step and then momentum
+steps (alpha = `momentum`, 0.75), and at checkpoints halves the step size and
+goes back to its best point when at most a fraction `rho` of the steps since
+the last checkpoint raised the loss, or when neither the step size nor the
+best loss changed since the last checkpoint (never at the first). Checkpoints,
+the `<=` and the first checkpoint follow the authors' code
+(autoattack/autopgd_base.py), which at 100 steps places the paper's
+w_j = ceil(p_j steps). The first step's rise is judged against the starting
+point's loss, as in the paper: the authors' code compares it with an
+unwritten, still zero entry of its loss history (index -1), a bug that counts
+a rise wherever that loss is positive. APGD-T runs it once per target class
+(the most likely wrong classes of the clean image) on the targeted DLR loss.
+A fooled example keeps its first fooling point (the authors' code, its last),
+so stopping early changes nothing. Everything is per example, so results do
+not depend on the batch, and each example may have its own radius. Epsilons
+are a vmapped axis, restarts and targets a scanned one; a run stops, and later
+runs are skipped, once every example is fooled.
 """
 
 from __future__ import annotations
@@ -31,13 +39,21 @@ _TINY = 1e-12
 
 
 def checkpoints(steps: int) -> np.ndarray:
-  """bool [steps + 1]: True at the iterations w_j (1..steps) after which APGD
-  checks its step size (p_j kept in hundredths, so ceil is exact)."""
+  """bool [steps + 1]: True at the iterations (1..steps) after which APGD
+  checks its step size, placed as the authors' code places them: the first
+  after max(int(0.22 steps), 1) steps, each later one max(int(0.03 steps), 1)
+  steps sooner after its predecessor than the one before, but at least
+  max(int(0.06 steps), 1) steps after it (at 100 steps: 22, 41, 57, 70, 80,
+  87, 93, 99, the paper's w_j)."""
   table = np.zeros(steps + 1, bool)
-  previous, current = 0, 22
-  while (w := -(-current * steps // 100)) <= steps:
-    table[w] = True
-    previous, current = current, current + max(current - previous - 3, 6)
+  length = max(int(0.22 * steps), 1)
+  shrink = max(int(0.03 * steps), 1)
+  shortest = max(int(0.06 * steps), 1)
+  at = length
+  while at <= steps:
+    table[at] = True
+    length = max(length - shrink, shortest)
+    at += length
   return table
 
 
@@ -58,12 +74,26 @@ def _loss(logits: jax.Array, labels: jax.Array, targets: jax.Array | None,
 
 def _start(key: jax.Array, shape: tuple[int, ...], eps: jax.Array,
            norm: str) -> jax.Array:
-  """One random start [H, W, C]: uniform in the L-inf ball, or a normal
-  direction scaled to the L2 sphere."""
+  """One random perturbation [H, W, C] of norm eps (scalar), as the authors':
+  uniform noise in [-1, 1] scaled to L-inf norm eps, or a normal direction
+  scaled to L2 norm eps."""
   if norm == "linf":
-    return jax.random.uniform(key, shape, minval=-eps, maxval=eps)
-  direction = jax.random.normal(key, shape)
-  return eps * direction / jnp.maximum(jnp.linalg.norm(direction), _TINY)
+    direction = jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+  else:
+    direction = jax.random.normal(key, shape)
+  return eps * direction / (common.lp_norm(direction, norm) + _TINY)
+
+
+def halves_step_size(increases: jax.Array, window: jax.Array, rho: float,
+                     reduced_last: jax.Array, best_last: jax.Array,
+                     best: jax.Array) -> jax.Array:
+  """bool [B]: whether APGD halves the step size at a checkpoint, by the
+  authors' rule: at most a fraction `rho` of the `window` steps since the last
+  checkpoint raised the loss (`increases` [B]), or the step size was not
+  halved at the last checkpoint (`reduced_last` [B], True before the first,
+  so that only the first condition applies there) and the best loss has not
+  risen since (`best_last` [B] then, `best` [B] now)."""
+  return (increases <= rho * window) | (~reduced_last & (best_last >= best))
 
 
 class _State(NamedTuple):
@@ -86,7 +116,7 @@ class _State(NamedTuple):
 
 def _apgd_run(logits_fn, images, labels, targets, eps, keys, *, norm, steps,
               loss, rho, momentum):
-  """One APGD run at one epsilon -> (adversarials [B, ...], best loss [B],
+  """One APGD run at radii `eps` [B] -> (adversarials [B, ...], best loss [B],
   fooled [B]): the first fooling point where there is one, else the best."""
   per_example = lambda v: v[:, None, None, None]
   project = lambda x: common.clip_to_ball(images, x, eps, norm)
@@ -101,15 +131,15 @@ def _apgd_run(logits_fn, images, labels, targets, eps, keys, *, norm, steps,
   table = jnp.asarray(checkpoints(steps))
 
   x0 = project(images + jax.vmap(
-      lambda k: _start(k, images.shape[1:], eps, norm))(keys))
+      lambda k, e: _start(k, images.shape[1:], e, norm))(keys, eps))
   grad0, (loss0, fooled0) = grad_fn(x0)
   batch = labels.shape[0]
   state = _State(
       x=x0, x_prev=x0, grad=grad0, loss=loss0,
-      step_size=jnp.full((batch,), 2.0 * eps), best_x=x0, best_grad=grad0,
+      step_size=2.0 * eps, best_x=x0, best_grad=grad0,
       best_loss=loss0, fool_x=x0, fooled=fooled0,
       increases=jnp.zeros((batch,), jnp.int32), last_check=jnp.int32(0),
-      last_best_loss=loss0, last_reduced=jnp.zeros((batch,), bool))
+      last_best_loss=loss0, last_reduced=jnp.ones((batch,), bool))
 
   def body(i, s: _State) -> _State:
     alpha = jnp.where(i == 0, 1.0, momentum)
@@ -124,9 +154,9 @@ def _apgd_run(logits_fn, images, labels, targets, eps, keys, *, norm, steps,
     best_loss = jnp.where(improved, losses, s.best_loss)
     increases = s.increases + (losses > s.loss)
     check = table[i + 1]
-    oscillating = increases < rho * (i + 1 - s.last_check)
-    stalled = ~s.last_reduced & (s.last_best_loss >= best_loss)
-    reduce = check & (oscillating | stalled)
+    reduce = check & halves_step_size(increases, i + 1 - s.last_check, rho,
+                                      s.last_reduced, s.last_best_loss,
+                                      best_loss)
     return _State(
         x=jnp.where(per_example(reduce), best_x, x), x_prev=s.x,
         grad=jnp.where(per_example(reduce), best_grad, grad), loss=losses,
@@ -159,7 +189,8 @@ def apgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
     logits_fn: images [B, H, W, 3] -> logits [B, K].
     images: float32 [B, H, W, 3] in [0, 1].
     labels: int [B] true classes.
-    epsilons: float [E] radii in [0, 1] pixel units.
+    epsilons: float [E] radii in [0, 1] pixel units (every example at every
+      epsilon), or float [E, B] (a radius per epsilon and example).
     keys: [B] per-example PRNG keys (random starts depend only on them).
     norm: "linf" or "l2".
     steps: iterations per run.
@@ -168,7 +199,7 @@ def apgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
       one run per target, the k-th most likely wrong clean class,
       k = 1..min(num_target_classes, K - 1)).
     num_target_classes: target classes for "dlr_targeted".
-    rho: step size halved when fewer than this fraction of the steps since the
+    rho: step size halved when at most this fraction of the steps since the
       last checkpoint raised the loss.
     momentum: weight of the new step against the previous one (alpha).
 
@@ -205,7 +236,8 @@ def apgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
       lambda k: jax.random.fold_in(k, r))(keys))(jnp.arange(len(targets)))
   run = functools.partial(_apgd_run, logits_fn, images, labels, norm=norm,
                           steps=steps, loss=loss, rho=rho, momentum=momentum)
-  eps_count = epsilons.shape[0]
+  eps_rows = common.epsilon_rows(epsilons, labels.shape[0])  # [E, B]
+  eps_count = eps_rows.shape[0]
 
   def scan_body(carry, per_run):
     best, best_loss, fooled = carry
@@ -213,7 +245,7 @@ def apgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
     x, losses, run_fooled = jax.lax.cond(
         jnp.all(fooled),
         lambda: (best, jnp.full_like(best_loss, -jnp.inf), fooled),
-        lambda: jax.vmap(lambda e: run(target, e, run_key))(epsilons))
+        lambda: jax.vmap(lambda e: run(target, e, run_key))(eps_rows))
     take = ~fooled & (run_fooled | (losses > best_loss))
     return (jnp.where(take[..., None, None, None], x, best),
             jnp.where(take, losses, best_loss), fooled | run_fooled), None
@@ -222,7 +254,7 @@ def apgd(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
           jnp.full((eps_count,) + labels.shape, -jnp.inf),
           jnp.zeros((eps_count,) + labels.shape, bool))
   (raw, _, _), _ = jax.lax.scan(scan_body, init, (targets, run_keys))
-  return common.score_epsilons(logits_fn, images, labels, raw, epsilons, norm)
+  return common.score_epsilons(logits_fn, images, labels, raw, eps_rows, norm)
 
 
 apgd_ce = functools.partial(apgd, loss="ce")

@@ -15,33 +15,36 @@ the sub-attacks with their settings).
 
 from __future__ import annotations
 
-from typing import Callable
-
 import jax
 import jax.numpy as jnp
 
-from jaxaudit.attacks import apgd, common, fab, square
+from jaxaudit.attacks import SUBATTACKS, common
+from jaxaudit.attacks.runners import SubAttack
 from jaxaudit.errors import ParameterError
+from jaxaudit.registry import import_target
 
-SUBATTACKS = ("apgd_ce", "apgd_t", "fab_t", "square")
-_FUNCTIONS = {"apgd_ce": apgd.apgd_ce, "apgd_t": apgd.apgd_t,
-              "fab_t": fab.fab_t, "square": square.square}
+_TARGETS = {"apgd_ce": "jaxaudit.attacks.apgd:apgd_ce",
+            "apgd_t": "jaxaudit.attacks.apgd:apgd_t",
+            "fab_t": "jaxaudit.attacks.fab:fab_t",
+            "square": "jaxaudit.attacks.square:square"}
 
 
 def plan(norm: str = "linf", attacks: str = ",".join(SUBATTACKS),
          steps: int = 100, restarts: int = 1, num_target_classes: int = 9,
-         queries: int = 5000) -> list[tuple[str, Callable]]:
-  """The sub-attacks in order, each `attack(logits_fn, images, labels,
-  epsilons, keys) -> AttackResult` with its settings bound.
+         queries: int = 5000) -> list[SubAttack]:
+  """The sub-attacks in order, each with its settings; every one takes
+  epsilons [E] or [E, B] (a radius per example).
 
   Raises:
     ParameterError: an unknown sub-attack, norm or setting.
   """
   names = [n.strip() for n in attacks.split(",") if n.strip()]
-  unknown = [n for n in names if n not in _FUNCTIONS]
+  unknown = [n for n in names if n not in _TARGETS]
   if not names or unknown:
     raise ParameterError("attacks", f"unknown or no sub-attacks {unknown}; "
                          "valid: " + ", ".join(SUBATTACKS))
+  if len(set(names)) != len(names):
+    raise ParameterError("attacks", f"a sub-attack listed twice: {attacks}")
   common.check_norm(norm)
   settings = {
       "apgd_ce": dict(steps=steps, restarts=restarts),
@@ -51,16 +54,10 @@ def plan(norm: str = "linf", attacks: str = ",".join(SUBATTACKS),
                     num_target_classes=num_target_classes),
       "square": dict(queries=queries, restarts=restarts),
   }
-  out = []
-  for name in names:
-    fn, kwargs = _FUNCTIONS[name], dict(settings[name], norm=norm)
-
-    def attack(logits_fn, images, labels, epsilons, keys, fn=fn,
-               kwargs=kwargs):
-      return fn(logits_fn, images, labels, epsilons, keys, **kwargs)
-
-    out.append((name, attack))
-  return out
+  return [SubAttack(name, import_target(_TARGETS[name]),
+                    dict(settings[name], norm=norm),
+                    black_box=name == "square")
+          for name in names]
 
 
 def sub_attack_keys(keys: jax.Array, index: int) -> jax.Array:
@@ -104,9 +101,9 @@ def autoattack(logits_fn: common.LogitsFn, images: jax.Array,
   Returns:
     The per-example worst case over the sub-attacks (`worst_case`).
   """
-  results = [attack(logits_fn, images, labels, epsilons,
-                    sub_attack_keys(keys, i))
-             for i, (_, attack) in enumerate(plan(
+  results = [sub.fn(logits_fn, images, labels, epsilons,
+                    sub_attack_keys(keys, i), **sub.settings)
+             for i, sub in enumerate(plan(
                  norm, attacks, steps, restarts, num_target_classes,
                  queries))]
   return worst_case(results)

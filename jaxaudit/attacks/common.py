@@ -52,6 +52,22 @@ def check_norm(norm: str) -> None:
                          + ", ".join(NORMS))
 
 
+def epsilon_rows(epsilons: jax.Array, batch: int) -> jax.Array:
+  """Radii float [E] (every example at every epsilon) or [E, B] (one per
+  epsilon and example) -> [E, B].
+
+  Raises:
+    ParameterError: any other shape.
+  """
+  epsilons = jnp.asarray(epsilons)
+  if epsilons.ndim == 1:
+    epsilons = epsilons[:, None]
+  if epsilons.ndim != 2 or epsilons.shape[1] not in (1, batch):
+    raise ParameterError("epsilons", f"must be [E] or [E, {batch}], got "
+                         f"shape {tuple(epsilons.shape)}")
+  return jnp.broadcast_to(epsilons, (epsilons.shape[0], batch))
+
+
 def lp_norm(delta: jax.Array, norm: str) -> jax.Array:
   """Per-example norm of perturbations [..., H, W, C] -> [...]."""
   axes = (-3, -2, -1)
@@ -123,7 +139,8 @@ def score_epsilons(logits_fn: LogitsFn, images: jax.Array, labels: jax.Array,
     images: clean images [B, H, W, 3] in [0, 1].
     labels: int [B] true (or reference) classes.
     raw: [E, B, H, W, 3] the attack's adversarials, one per epsilon.
-    epsilons: float [E] radii in the attack's norm.
+    epsilons: float [E] radii in the attack's norm, or [E, B] (a radius per
+      epsilon and example).
     norm: "linf" or "l2".
     targets: int [B] target classes for targeted attacks, else None.
 

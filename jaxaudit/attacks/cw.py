@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxaudit import conv_layout
+from jaxaudit import progress
 from jaxaudit.attacks import common
 
 
@@ -70,8 +71,10 @@ def cw_l2_minimal(logits_fn: common.LogitsFn, images: jax.Array,
   grad_fn = conv_layout.canonical_convolutions(
       jax.grad(objective, has_aux=True))
 
-  def search_step(search: _Search, _) -> tuple[_Search, None]:
-    def body(_, carry):
+  def search_step(search: _Search, round_: jax.Array
+                  ) -> tuple[_Search, None]:
+    def body(i, carry):
+      progress.tick("c&w", round_ * steps + i, binary_search_steps * steps)
       w, opt_state, best, best_norm, found = carry
       grads, (x, logits, distance) = grad_fn(w, search.const)
       adversarial = common.margin(logits, labels) > confidence
@@ -97,7 +100,8 @@ def cw_l2_minimal(logits_fn: common.LogitsFn, images: jax.Array,
                  jnp.zeros((batch,), jnp.float32),
                  jnp.full((batch,), jnp.inf, jnp.float32), images,
                  jnp.full((batch,), jnp.inf, jnp.float32))
-  search, _ = jax.lax.scan(search_step, init, None, length=binary_search_steps)
+  search, _ = jax.lax.scan(search_step, init,
+                           jnp.arange(binary_search_steps))
   return search.best
 
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaudit import conv_layout
+from jaxaudit import progress
 from jaxaudit.attacks import common
 from jaxaudit.errors import ParameterError
 
@@ -62,6 +63,7 @@ def deepfool_minimal(logits_fn: common.LogitsFn, images: jax.Array,
   dual = "l1" if norm == "linf" else "l2"
 
   def body(state: _State) -> _State:
+    progress.tick("deepfool", state.step, steps)
     logits, pullback = jax.vjp(logits_fn, state.x)
     active = state.active & ~common.is_adversarial(logits, labels, None)
     losses = jnp.einsum("cbk,bk->bc", differences, logits)  # [B, k - 1] < 0.

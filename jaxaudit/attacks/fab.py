@@ -11,10 +11,16 @@ current point x and the image x0 onto that hyperplane intersected with the box
 when x is misclassified it is recorded if smaller than the best so far and
 pulled back to x0 + beta (x - x0). FAB-T runs once per target (the label's
 runner-up clean logits) and keeps the smallest adversarial, any class counting,
-as in AutoAttack. The first run per target starts at the image and does not
-depend on eps; further restarts start at a random point of norm
-min(best, eps) / 2 around the image (the authors' code), so they are run per
-epsilon. Everything is per example, inside `lax.scan`/`fori_loop`, with the
+as in AutoAttack. An adversarial counts at a radius eps only if its norm is at
+most eps, the authors' acceptance rule (autoattack/fab_base.py, `perturb`):
+one farther out is not clipped into the ball, the image stands in for it.
+The first run per target starts at the image and does not depend on eps;
+further restarts start at a random point of norm min(best, eps) / 2 around the
+image, so they are run per epsilon. The authors' runs forget `best` and start
+at norm eps / 2, but AutoAttack restarts only the examples without an
+adversarial within eps, whose min(best, eps) is eps, so success is the same
+and the smaller start only refines `min_norm`. Everything is per example, so
+each example may have its own radius, inside `lax.scan`/`fori_loop`, with the
 convolutions given XLA:CPU's fast layouts (`jaxaudit.conv_layout`).
 """
 
@@ -155,7 +161,8 @@ def fab(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
     logits_fn: images [B, H, W, 3] -> logits [B, K].
     images: float32 [B, H, W, 3] in [0, 1].
     labels: int [B] true classes (misclassified examples have norm 0).
-    epsilons: float32 [E] radii in `norm`, [0, 1] pixel units.
+    epsilons: float32 [E] radii in `norm`, [0, 1] pixel units (every example
+      at every epsilon), or float32 [E, B] (a radius per epsilon and example).
     keys: [B] per-example PRNG keys (random starts of restarts 2, 3, ...).
     norm: "linf" or "l2".
     steps: FAB steps per run.
@@ -170,8 +177,9 @@ def fab(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
 
   Returns:
     An `AttackResult`: `raw` [E, B, H, W, 3] per epsilon the smallest
-    adversarial found (the image where none), clipped and judged in each
-    ball; `min_norm` [B] the smallest adversarial's norm (inf where none).
+    adversarial found if its norm is at most the epsilon, else the image;
+    `success` where there is one; `min_norm` [B] the smallest adversarial's
+    norm (inf where none).
   """
   common.check_norm(norm)
   for name, value, ok, rule in (
@@ -202,17 +210,17 @@ def fab(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
                           steps=steps, alpha_max=alpha_max, eta=eta, beta=beta)
   best = jax.lax.scan(lambda best, d: (run(d, images, best), None), best,
                       differences)[0]
-  eps_count = epsilons.shape[0]
+  eps_rows = common.epsilon_rows(epsilons, labels.shape[0])  # [E, B]
   if restarts == 1:
-    raw = jnp.broadcast_to(best[0], (eps_count,) + images.shape)
-    min_norm = best[1]
+    raw = jnp.broadcast_to(best[0], eps_rows.shape + images.shape[1:])
+    norms = jnp.broadcast_to(best[1], eps_rows.shape)
   else:
     runs = differences.shape[0]
     indices = jnp.arange(runs * (restarts - 1))
     run_keys = jax.vmap(lambda i: jax.vmap(
         lambda k: jax.random.fold_in(k, i))(keys))(indices)  # [T(R-1), B].
 
-    def at_epsilon(eps):
+    def at_epsilon(eps):  # eps [B].
       def restart(best, index_and_keys):
         index, keys_ = index_and_keys
         radius = 0.5 * jnp.minimum(best[1], eps)
@@ -223,11 +231,12 @@ def fab(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
         return run(differences[index % runs], start, best), None
       return jax.lax.scan(restart, best, (indices, run_keys))[0]
 
-    raw, norms = jax.vmap(at_epsilon)(epsilons)  # [E, B, ...], [E, B].
-    min_norm = jnp.min(norms, axis=0)
-  result = common.score_epsilons(logits_fn, images, labels, raw, epsilons,
+    raw, norms = jax.vmap(at_epsilon)(eps_rows)  # [E, B, ...], [E, B].
+  accepted = norms <= eps_rows
+  raw = jnp.where(accepted[..., None, None, None], raw, images)
+  result = common.score_epsilons(logits_fn, images, labels, raw, eps_rows,
                                  norm)
-  return result._replace(min_norm=min_norm)
+  return result._replace(min_norm=jnp.min(norms, axis=0))
 
 
 fab_t = functools.partial(fab, targeted=True)

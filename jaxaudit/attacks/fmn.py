@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaudit import conv_layout
+from jaxaudit import progress
 from jaxaudit.attacks import common
 from jaxaudit.errors import ParameterError
 
@@ -107,6 +108,7 @@ def fmn(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
   worst_norm = common.lp_norm(jnp.maximum(images, 1.0 - images), norm)
 
   def body(step: jax.Array, state: _State) -> _State:
+    progress.tick("fmn", step, steps)
     grad, logits = grad_fn(images + state.delta)
     loss = common.margin(logits, labels)  # [B] > 0 where adversarial.
     adversarial = common.is_adversarial(logits, labels, None)

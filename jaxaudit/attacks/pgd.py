@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxaudit import conv_layout
+from jaxaudit import progress
 from jaxaudit.attacks import common
 from jaxaudit.errors import ParameterError
 
@@ -73,7 +74,8 @@ def _pgd_run(logits_fn, images, labels, targets, eps, keys, *, norm, steps,
   loss_grad = conv_layout.canonical_convolutions(jax.grad(
       lambda z: jnp.sum(_loss(logits_fn(z), labels, targets, loss))))
 
-  def body(_, x):
+  def body(i, x):
+    progress.tick("pgd", i, steps)
     x = x + stepsize * common.normalize_gradient(loss_grad(x), norm)
     return common.clip_to_ball(images, x, eps, norm)
 

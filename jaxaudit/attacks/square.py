@@ -3,21 +3,27 @@
 A random search that uses only the model's outputs, so it cannot be fooled by
 masked gradients; AutoAttack runs it last for that reason. Each query changes
 one square window of side s (s^2 ~ p * H * W, p annealed from `p_init` by the
-paper's piecewise schedule, rescaled to `queries`) and keeps the change when
-it lowers the margin loss (label logit minus the best other, < 0 once
-adversarial):
+paper's piecewise schedule on the query count, as AutoAttack runs it with
+`resc_schedule=False`; `rescale_schedule` stretches it to `queries`) and keeps
+the change when it lowers the margin loss (label logit minus the best other,
+< 0 once adversarial):
 
 - L-inf: the window's perturbation becomes +-eps, one sign per channel; the
   start is vertical stripes of +-eps.
 - L2: the window gets a "pseudo-Gaussian" pattern (two halves of concentric
-  squares, opposite signs) plus its old perturbation, rescaled so the mass of a
-  second window, which is zeroed, moves into it; the whole perturbation is
-  then rescaled to norm eps. The start is a grid of such patterns.
+  squares, opposite signs) plus its old perturbation, rescaled per channel so
+  the channel's mass in both windows (the second is zeroed) moves into it; the
+  whole perturbation is then rescaled to norm eps. The start is a grid of such
+  patterns.
 
 Windows are drawn per example from the example's key (the authors' code draws
-one window per batch), so results do not depend on the batch. The search is a
-`lax.while_loop` that stops once every example is fooled; windows are masks
-over the full image, so a window's size can change inside the loop.
+one window per batch), so results do not depend on the batch and each example
+may have its own radius. A window's corner is drawn from all H - s + 1 rows
+and W - s + 1 columns, because the authors' code draws it from the first
+H - s and W - s only, an off-by-one that for s = 1 never changes the last row
+and column after the start. The search is a `lax.while_loop` that stops once
+every example is fooled; windows are masks over the full image, so a window's
+size can change inside the loop.
 """
 
 from __future__ import annotations
@@ -35,11 +41,16 @@ _SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 _TINY = 1e-12
 
 
-def fraction(query: jax.Array, queries: int, p_init: float) -> jax.Array:
-  """The share p of pixels the `query`-th change covers (the paper's schedule,
-  rescaled from 10,000 to `queries`)."""
-  rescaled = (query * 10000) // queries
-  halvings = jnp.sum(rescaled > jnp.asarray(_SCHEDULE))
+def fraction(query: jax.Array, queries: int, p_init: float,
+             rescale: bool = False) -> jax.Array:
+  """The share p of pixels the `query`-th change (from 0) covers: `p_init`
+  halved once past each count of the paper's schedule, on the query itself
+  (AutoAttack's use), or if `rescale` on floor(query * 10,000 / queries)."""
+  if rescale:  # floor(q * 10000 / queries) > t iff q 10000 >= (t + 1) queries.
+    thresholds = [-(-(t + 1) * queries // 10000) for t in _SCHEDULE]
+  else:
+    thresholds = [t + 1 for t in _SCHEDULE]
+  halvings = jnp.sum(query >= jnp.asarray(thresholds))
   return p_init / (2.0 ** halvings)
 
 
@@ -154,7 +165,7 @@ def _l2_proposal(key, image, best, eps, side):
            * _sign(keys[5], channels))
   new = fresh + old
   image_norm = jnp.linalg.norm(delta)
-  windows_norm = jnp.linalg.norm(jnp.where(first | second, delta, 0.0))
+  windows_norm = per_channel(jnp.where(first | second, delta, 0.0))  # [C]
   room = jnp.sqrt(jnp.maximum(eps ** 2 - image_norm ** 2, 0.0) / channels
                   + windows_norm ** 2)
   new = new / (per_channel(new) + _TINY) * room
@@ -164,31 +175,33 @@ def _l2_proposal(key, image, best, eps, side):
 
 
 def _side(p: jax.Array, pixels: int, norm: str, limit: int) -> jax.Array:
-  """The window side for share p of `pixels` (odd and >= 3 for L2)."""
+  """The window side for share p of `pixels`, at most `limit` (for L2 first
+  made odd and >= 3, as the authors', so only `limit` itself can be even)."""
   side = jnp.round(jnp.sqrt(p * pixels)).astype(jnp.int32)
   if norm == "linf":
     return jnp.clip(side, 1, limit)
   side = jnp.maximum(side, 3)
   side = side + (side % 2 == 0)
-  return jnp.minimum(side, limit - (limit % 2 == 0))
+  return jnp.minimum(side, limit)
 
 
 def _square_run(logits_fn, images, labels, eps, keys, *, norm, queries,
-                p_init):
-  """One search at one epsilon -> (points [B, H, W, C], margin loss [B])."""
+                p_init, rescale_schedule):
+  """One search at radii `eps` [B] -> (points [B, H, W, C], margin loss
+  [B])."""
   height, width = images.shape[1:3]
   start = _linf_start if norm == "linf" else _l2_start
   propose = _linf_proposal if norm == "linf" else _l2_proposal
   init_keys, search_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-  best = jax.vmap(start, in_axes=(0, 0, None))(init_keys, images, eps)
+  best = jax.vmap(start)(init_keys, images, eps)
   loss = _margin(logits_fn, best, labels)
 
   def body(carry):
     query, best, loss = carry
-    side = _side(fraction(query, queries, p_init), height * width, norm,
-                 min(height, width))
+    side = _side(fraction(query, queries, p_init, rescale_schedule),
+                 height * width, norm, min(height, width))
     step_keys = jax.vmap(lambda k: jax.random.fold_in(k, query))(search_keys)
-    candidate = jax.vmap(propose, in_axes=(0, 0, 0, None, None))(
+    candidate = jax.vmap(propose, in_axes=(0, 0, 0, 0, None))(
         step_keys, images, best, eps, side)
     candidate_loss = _margin(logits_fn, candidate, labels)
     take = (loss > 0) & (candidate_loss < loss)
@@ -203,20 +216,23 @@ def _square_run(logits_fn, images, labels, eps, keys, *, norm, queries,
 
 def square(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
            epsilons: jax.Array, keys: jax.Array, *, norm: str = "linf",
-           queries: int = 5000, p_init: float = 0.8,
-           restarts: int = 1) -> common.AttackResult:
+           queries: int = 5000, p_init: float = 0.8, restarts: int = 1,
+           rescale_schedule: bool = False) -> common.AttackResult:
   """Square Attack at every epsilon.
 
   Args:
     logits_fn: images [B, H, W, 3] -> logits [B, K] (only outputs are used).
     images: float32 [B, H, W, 3] in [0, 1].
     labels: int [B] true classes.
-    epsilons: float [E] radii in `norm`, [0, 1] pixel units.
+    epsilons: float [E] radii in `norm`, [0, 1] pixel units (every example at
+      every epsilon), or float [E, B] (a radius per epsilon and example).
     keys: [B] per-example PRNG keys (start, windows and signs).
     norm: "linf" or "l2".
     queries: model queries per run after the first (AutoAttack: 5,000).
     p_init: the share of pixels the first changes cover (AutoAttack: 0.8).
     restarts: independent runs; later ones only matter where earlier failed.
+    rescale_schedule: stretch p's schedule from 10,000 queries to `queries`
+      (the authors' SquareAttack default; AutoAttack turns it off).
 
   Returns:
     An `AttackResult` with E epsilons; `raw` is, per epsilon, the first
@@ -230,16 +246,18 @@ def square(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
   if not 0.0 < p_init <= 1.0:
     raise ParameterError("p_init", f"must be in (0, 1], got {p_init}")
   run = functools.partial(_square_run, logits_fn, images, labels, norm=norm,
-                          queries=queries, p_init=p_init)
+                          queries=queries, p_init=p_init,
+                          rescale_schedule=rescale_schedule)
   run_keys = jax.vmap(lambda r: jax.vmap(
       lambda k: jax.random.fold_in(k, r))(keys))(jnp.arange(restarts))
-  eps_count = epsilons.shape[0]
+  eps_rows = common.epsilon_rows(epsilons, labels.shape[0])  # [E, B]
+  eps_count = eps_rows.shape[0]
 
   def scan_body(carry, restart_keys):
     best, best_loss = carry
     x, loss = jax.lax.cond(
         jnp.all(best_loss <= 0), lambda: (best, best_loss),
-        lambda: jax.vmap(lambda e: run(e, restart_keys))(epsilons))
+        lambda: jax.vmap(lambda e: run(e, restart_keys))(eps_rows))
     take = (best_loss > 0) & (loss < best_loss)
     return (jnp.where(take[..., None, None, None], x, best),
             jnp.where(take, loss, best_loss)), None
@@ -247,4 +265,4 @@ def square(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
   init = (jnp.broadcast_to(images, (eps_count,) + images.shape),
           jnp.full((eps_count,) + labels.shape, jnp.inf))
   (raw, _), _ = jax.lax.scan(scan_body, init, run_keys)
-  return common.score_epsilons(logits_fn, images, labels, raw, epsilons, norm)
+  return common.score_epsilons(logits_fn, images, labels, raw, eps_rows, norm)

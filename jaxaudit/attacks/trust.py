@@ -40,6 +40,20 @@ def probe(logits_fn: common.LogitsFn, images: jax.Array,
           "logits": logits}
 
 
+def probe_columns(logits_fn: common.LogitsFn, images: jax.Array,
+                  labels: jax.Array, reference: jax.Array
+                  ) -> dict[str, jax.Array]:
+  """`probe` of a batch as per-example columns [B] for `model_warnings`:
+  `zero_gradient`, `probability_like`, and the largest `change` of the logits
+  from `reference` [B, K] (the same images evaluated before) with its
+  `scale`."""
+  out = probe(logits_fn, images, labels)
+  return {"zero_gradient": out["zero_gradient"],
+          "probability_like": out["probability_like"],
+          "change": jnp.abs(out["logits"] - reference).max(-1),
+          "scale": jnp.abs(reference).max(-1)}
+
+
 def model_warnings(zero_gradient: np.ndarray, probability_like: np.ndarray,
                    change: np.ndarray, scale: np.ndarray) -> list[str]:
   """Warnings from `probe` over every example (gathered).
@@ -120,9 +134,10 @@ def attack_warnings(summary: dict, results: dict, tolerance: float,
   return warnings
 
 
-def square_warnings(fooled_by_square: dict[str, int]) -> list[str]:
-  """AutoAttack's flag: the black-box Square fooled examples every white-box
-  attack before it missed ({epsilon label: count})."""
-  return [f"autoattack at {eps}: the black-box Square attack fooled {count} "
+def black_box_warnings(attack: str, sub: str,
+                       fooled: dict[str, int]) -> list[str]:
+  """AutoAttack's flag: a black-box sub-attack fooled examples every
+  white-box attack before it missed ({epsilon label: count})."""
+  return [f"{attack} at {eps}: the black-box {sub} attack fooled {count} "
           "examples the white-box attacks missed: possible gradient masking"
-          for eps, count in fooled_by_square.items() if count > 0]
+          for eps, count in fooled.items() if count > 0]

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxaudit import progress
 from jaxaudit.errors import ParameterError
 from jaxaudit.explain import baselines as baselines_lib
 from jaxaudit.explain import quadrature
@@ -149,8 +150,11 @@ def integrated_gradients(logits_fn: LogitsFn, images: jax.Array,
     delta = ends[:batch] - ends[batch:]
   diff = images - baselines
 
+  chunks = _chunks(alphas, chunk)
+
   def step(total, chunk_nodes):
-    chunk_alphas, chunk_weights = chunk_nodes  # [B, C] each.
+    k, chunk_alphas, chunk_weights = chunk_nodes  # [B, C] each.
+    progress.tick("integrated gradients", k, chunks.shape[0])
     size = chunk_alphas.shape[1]
     # [B, C, H, W, 3], batch-major so a batch-sharded layout stays local.
     path = (baselines[:, None]
@@ -161,7 +165,8 @@ def integrated_gradients(logits_fn: LogitsFn, images: jax.Array,
     return total + jnp.einsum("bchwk,bc->bhwk", grads, chunk_weights), None
 
   total, _ = jax.lax.scan(step, jnp.zeros_like(images),
-                          (_chunks(alphas, chunk), _chunks(weights, chunk)))
+                          (jnp.arange(chunks.shape[0]), chunks,
+                           _chunks(weights, chunk)))
   attributions = diff * total
   gap = jnp.abs(attributions.sum((1, 2, 3)) - delta)
   error = gap / jnp.maximum(jnp.abs(delta), 1e-12)

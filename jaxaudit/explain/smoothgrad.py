@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxaudit import progress
 from jaxaudit.errors import ParameterError
 from jaxaudit.explain.attribution import (Attribution, AttributionFn, LogitsFn,
                                           target_gradients)
@@ -33,6 +34,7 @@ def smoothgrad(logits_fn: LogitsFn, images: jax.Array, targets: jax.Array,
   """
 
   def step(total, index):
+    progress.tick("smoothgrad", index, samples)
     sample_keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(keys)
     eps = jax.vmap(lambda k: jax.random.normal(k, images.shape[1:],
                                                images.dtype))(sample_keys)

@@ -39,16 +39,25 @@ def _accuracy_plots(summary: dict, results: dict,
   return plots
 
 
-def _autoattack_table(summary: dict) -> list[rs.Item]:
-  rows = [{"epsilon": eps, "after": sub, "robust accuracy": acc,
-           "seconds": stats["seconds"][sub]}
-          for eps, stats in summary.get("autoattack", {}).items()
-          for sub, acc in stats["robust_accuracy_after"].items()]
-  if not rows:
-    return []
-  return [rs.Table(rows, title="AutoAttack: robust accuracy after each "
-                               "attack (each runs on what the previous left "
-                               "robust)")]
+def _composition_tables(summary: dict) -> list[rs.Item]:
+  """Robust accuracy after each sub-attack of a composition (AutoAttack)."""
+  items: list[rs.Item] = []
+  for name, by_eps in summary["robust_accuracy_after"].items():
+    rows = [{"epsilon": eps, "after": sub, "robust accuracy": acc}
+            for eps, after in by_eps.items() for sub, acc in after.items()]
+    items.append(rs.Table(rows, title=f"{name}: robust accuracy after each "
+                          "attack (each runs on what the previous left "
+                          "robust)"))
+  return items
+
+
+def _timing_table(summary: dict) -> list[rs.Item]:
+  """Compilations and seconds per attack (and sub-attack)."""
+  rows = []
+  for name, timing in summary["timing"]["attacks"].items():
+    for sub, fields in timing.get("sub_attacks", {"": timing}).items():
+      rows.append({"attack": f"{name} {sub}".strip(), **fields})
+  return [rs.Table(rows, title="Compilations and seconds per attack")]
 
 
 def sections(summary: dict, results: dict, names: list[str],
@@ -78,7 +87,7 @@ def sections(summary: dict, results: dict, names: list[str],
           "found for": v["found"]}
          for k, v in summary["median_min_perturbation"].items()],
         title="Minimal adversarial perturbations (clean-correct examples)"))
-  items.extend(_autoattack_table(summary))
+  items.extend(_composition_tables(summary))
   items.extend(_accuracy_plots(summary, results, names))
   flips = [{"attack": name, "epsilon": eps, **shares}
            for name, by_eps in summary["plausibility_of_flips"].items()
@@ -94,6 +103,7 @@ def sections(summary: dict, results: dict, names: list[str],
                          + "; ".join(summary["warnings"])))
   if gallery:
     items.append(rs.Gallery(gallery_title, gallery))
+  items.extend(_timing_table(summary))
   return [rs.Section("Adversarial robustness", items)]
 
 

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxaudit import conv_layout
+from jaxaudit import progress
 from jaxaudit.sis import masks
 
 
@@ -111,8 +112,10 @@ def backward_selection(log_prob_fn: Callable[[jax.Array], jax.Array],
       jax.grad(target_log_prob, has_aux=True))
   rows = jnp.arange(batch)[:, None]
 
-  def step(state: SelectionState, xs: tuple[jax.Array, jax.Array]):
-    start, count = xs
+  def step(state: SelectionState,
+           xs: tuple[jax.Array, jax.Array, jax.Array]):
+    k, start, count = xs
+    progress.tick("backward selection", k, len(removals_arr))
     grad, log_p = grad_fn(state.mask)
     remaining = state.mask > 0
     score = jnp.where(remaining, -grad, -jnp.inf)
@@ -130,7 +133,9 @@ def backward_selection(log_prob_fn: Callable[[jax.Array], jax.Array],
   init = SelectionState(jnp.ones((batch, f), jnp.float32),
                         jnp.full((batch, f), f, jnp.int32))
   starts = jnp.asarray(f - kept)
-  final, curve = jax.lax.scan(step, init, (starts, jnp.asarray(removals_arr)))
+  final, curve = jax.lax.scan(
+      step, init, (jnp.arange(len(removals_arr)), starts,
+                   jnp.asarray(removals_arr)))
   return BackwardSelection(ranks=f - 1 - final.removed_at, kept=jnp.asarray(kept),
                    curve=curve.T)
 

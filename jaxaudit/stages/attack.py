@@ -1,20 +1,19 @@
 """Attacks: robust accuracy under gradient attacks, plain and plausibility-adjusted.
 
-Each attack `config.attack.attacks` names (see `jaxaudit.attacks.ATTACKS`) runs
-over every example at every epsilon of its `config.attack.<name>` section;
-`autoattack` runs its sub-attacks in sequence, each only on the examples the
-previous ones left robust, re-batched. Random starts use per-example keys, so
-results do not depend on the device count. As in the paper, only images the
-model classifies correctly can be flipped: an example is robust at an epsilon
-when it was correct and the model still predicts its label; it is plausibly
-robust when it is robust or the adversarial label is one a person would accept
-(Stock & Cisse 2018), by the job's one judgement (`config.taxonomy`,
+Each attack `config.attack.attacks` names runs over every example at every
+epsilon of its `config.attack.<name>` section, by its registry entry's runner
+(`jaxaudit.attacks.ATTACKS`, `jaxaudit.attacks.runners`): one compiled step
+per batch shape with the epsilons a traced argument, or, for a composition
+(AutoAttack), each sub-attack on the (example, epsilon) rows the earlier ones
+left robust, re-batched. As in the paper, only images the model classifies
+correctly can be flipped: an example is robust at an epsilon when it was
+correct and the model still predicts its label; it is plausibly robust when it
+is robust or the adversarial label is one a person would accept (Stock &
+Cisse 2018), by the job's one judgement (`config.taxonomy`,
 `jaxaudit.taxonomy.judgement`). Misclassified images are counted apart.
-Minimal-norm attacks (DeepFool, C&W, FMN) also give the whole robust-accuracy-
-vs-epsilon curve from their per-example minimal perturbations.
-
-Epsilon units: L-inf epsilons are in 1/255 (`1.0` = one grey level), L2
-epsilons in [0, 1]-pixel units.
+Minimal-norm attacks also give the whole robust-accuracy-vs-epsilon curve
+from their per-example minimal perturbations. `summary.timing.attacks` holds
+each attack's compilations and seconds.
 
 Artifacts, per attack A with E epsilons: `attack.adv_class.A` [N, E] (-1 where
 no correctly classified image was flipped), `attack.success.A` [N, E] (flipped
@@ -27,25 +26,21 @@ read back batch by batch.
 
 from __future__ import annotations
 
-import functools
-import time
+from typing import Any, NamedTuple
 
-from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxaudit import attacks as attacks_lib
 from jaxaudit.artifacts import ArtifactSpec, Contract, Need
-from jaxaudit.attacks import autoattack as autoattack_lib
-from jaxaudit.attacks import trust
+from jaxaudit.attacks import minimal_norms, runners, trust
+from jaxaudit.attacks.plan import AttackPlan, check_traceable, plans
 from jaxaudit.data.pixels import unit_images
 from jaxaudit.errors import ConfigError, DataError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.report import attack as report
 from jaxaudit.report import human as human_report
-from jaxaudit.sharding import example_keys
 from jaxaudit.stages.base import StageContext, StageOutput, config_field
 from jaxaudit.stages.base import local_rows, study_rows
 from jaxaudit.study import metrics
@@ -54,15 +49,13 @@ from jaxaudit.taxonomy import judgement
 
 _FLIP_REASONS = ("plausible", "in_label_set", "same_superclass",
                  "near_duplicate", "close_in_wordnet")
-_ADVERSARIAL = "adversarial"
+_ADVERSARIAL = runners.ADVERSARIAL
 
 
 def default_config() -> ml_collections.ConfigDict:
   """Small enough for EfficientNet-Lite0 on a CPU (its input gradient costs
-  ~0.3 s per image there); `configs/*_attack.py` hold the full sweeps."""
-  # A few steps from the image beat FGSM; random starts need more steps.
-  pgd = dict(steps=3, rel_stepsize=0.5, restarts=1, random_start=False,
-             loss="ce", targeted=False)
+  ~0.3 s per image there); `configs/*_attack.py` hold the full sweeps. One
+  section per registered attack, with its entry's defaults."""
   return ml_collections.ConfigDict({
       # People's judgements of the study's adversarial tasks (comma-separated
       # files or folders from python -m jaxaudit.annotate's page), scored
@@ -70,291 +63,51 @@ def default_config() -> ml_collections.ConfigDict:
       "judgements": "",
       "attacks": "fgsm,pgd_linf,deepfool,cw_l2",
       "batch_size": 0,  # 0 = config.batch_size.
-      # Its largest epsilon fills the gallery (the first attack if it is not
-      # among config.attack.attacks).
+      # Its largest epsilon fills the gallery (the first attack that keeps
+      # adversarials if it is not among config.attack.attacks).
       "gallery_attack": "pgd_linf",
       "gallery_size": 6,
       "tolerance": 0.0,  # Slack of the trust checks (accuracy units).
-      "fgsm": {"epsilons": (0.25, 0.5, 1.0)},
-      "pgd_linf": dict(pgd, epsilons=(0.25, 0.5, 1.0)),
-      "pgd_l2": dict(pgd, epsilons=(0.05, 0.1, 0.25)),
-      # DeepFool stops once a batch is fooled, so 50 steps cost what the
-      # slowest example needs. C&W's Adam moves every pixel by about
-      # `stepsize` per step: 1e-4 suits 224 x 224 images (0.01, Foolbox's
-      # default, oversteps a minimal perturbation there tenfold).
-      "deepfool": {"epsilons": (0.05, 0.1, 0.25), "norm": "l2", "steps": 50,
-                   "candidates": 4, "overshoot": 0.02},
-      "cw_l2": {"epsilons": (0.05, 0.1, 0.25), "binary_search_steps": 2,
-                "steps": 40, "stepsize": 1e-4, "confidence": 0.0,
-                "initial_const": 1.0},
-      "fmn_linf": {"epsilons": (0.25, 0.5, 1.0), "steps": 20},
-      "fmn_l2": {"epsilons": (0.05, 0.1, 0.25), "steps": 20},
-      "apgd_ce": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
-                  "restarts": 1},
-      "apgd_t": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
-                 "restarts": 1, "num_target_classes": 9},
-      "fab_t": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf", "steps": 100,
-                "restarts": 1, "num_target_classes": 9},
-      "square": {"epsilons": (0.25, 0.5, 1.0), "norm": "linf",
-                 "queries": 5000, "restarts": 1},
-      # Standard AutoAttack (jaxaudit.attacks.autoattack).
-      "autoattack": {"epsilons": (0.5, 1.0), "norm": "linf",
-                     "attacks": ",".join(autoattack_lib.SUBATTACKS),
-                     "steps": 100, "restarts": 1, "num_target_classes": 9,
-                     "queries": 5000},
       # Points of each minimal-norm attack's robust-accuracy-vs-epsilon curve.
       "curve_points": 16,
+      **{name: dict(attacks_lib.ATTACKS.get(name).defaults)
+         for name in attacks_lib.ATTACKS.names()},
   })
-
-
-def set_full_sweep(cfg: ml_collections.ConfigDict, linf: tuple[float, ...],
-                   pgd_l2: tuple[float, ...],
-                   minimal_l2: tuple[float, ...]) -> None:
-  """Sets `config.attack` to full-strength attacks over epsilon sweeps.
-
-  Args:
-    cfg: `config.attack`, changed in place.
-    linf: FGSM, PGD-L-inf, FMN-L-inf and AutoAttack (L-inf, standard)
-      epsilons (in 1/255).
-    pgd_l2: PGD-L2 epsilons ([0, 1]-pixel units).
-    minimal_l2: DeepFool, C&W-L2 and FMN-L2 epsilons at which their minimal
-      perturbations are scored.
-  """
-  cfg.fgsm.epsilons = linf
-  cfg.pgd_linf.epsilons = linf
-  cfg.pgd_l2.epsilons = pgd_l2
-  for name in ("pgd_linf", "pgd_l2"):
-    cfg[name].steps = 10
-    cfg[name].rel_stepsize = 0.25
-    cfg[name].random_start = True
-  cfg.deepfool.epsilons = minimal_l2
-  cfg.deepfool.steps = 50
-  cfg.deepfool.candidates = 10
-  cfg.cw_l2.epsilons = minimal_l2
-  cfg.cw_l2.binary_search_steps = 5
-  cfg.cw_l2.steps = 50
-  cfg.cw_l2.initial_const = 0.01
-  cfg.fmn_linf.epsilons = linf
-  cfg.fmn_l2.epsilons = minimal_l2
-  for name in ("fmn_linf", "fmn_l2"):
-    cfg[name].steps = 100
-  cfg.autoattack.epsilons = linf
-
-
-def attack_norm(name: str, section: ml_collections.ConfigDict) -> str:
-  return attacks_lib.NORMS.get(name) or section.get("norm", "l2")
-
-
-def epsilons(name: str, section: ml_collections.ConfigDict
-             ) -> tuple[np.ndarray, list[str]]:
-  """Sorted epsilons in [0, 1]-pixel units [E] and their labels ("2/255")."""
-  values = section.get("epsilons")
-  if isinstance(values, (int, float)):
-    values = (values,)
-  if not values or any(not isinstance(v, (int, float)) or v < 0
-                       for v in values):
-    raise ConfigError(f"config.attack.{name}.epsilons must be a non-empty "
-                      f"tuple of numbers >= 0, got {values!r}")
-  values = sorted(float(v) for v in values)
-  if attack_norm(name, section) == "linf":
-    return (np.asarray(values, np.float32) / 255.0,
-            [f"{v:g}/255" for v in values])
-  return np.asarray(values, np.float32), [f"{v:g}" for v in values]
-
-
-def _hyperparameters(section: ml_collections.ConfigDict) -> dict:
-  return {k: v for k, v in section.items() if k not in ("epsilons", "targeted")}
-
-
-def make_attack(logits_fn, name: str, section: ml_collections.ConfigDict,
-                eps: np.ndarray):
-  """(images [B, ...], labels [B], keys [B]) -> AttackResult, hyperparameters
-  and epsilons bound."""
-  fn = functools.partial(attacks_lib.ATTACKS.get(name), logits_fn,
-                         **_hyperparameters(section))
-  targeted = bool(section.get("targeted", False))
-
-  def attack(images, labels, keys):
-    targets = None
-    if targeted:
-      num_classes = jax.eval_shape(logits_fn, images[:1]).shape[-1]
-      shift = jax.vmap(lambda k: jax.random.randint(
-          jax.random.fold_in(k, 1), (), 1, num_classes))(keys)
-      targets = (labels + shift) % num_classes
-    extra = {} if targets is None else {"targets": targets}
-    return fn(images, labels, jnp.asarray(eps), keys, **extra)
-
-  return attack
-
-
-def attack_names(config: ml_collections.ConfigDict) -> list[str]:
-  """`config.attack.attacks`, checked."""
-  return attacks_lib.ATTACKS.parse(config.attack.attacks)
 
 
 def gallery_attack(config: ml_collections.ConfigDict) -> str:
   """The attack whose adversarials fill the gallery ("" = none)."""
-  names = [n for n in attack_names(config) if n != "autoattack"]
+  names = [p.name for p in plans(config) if p.spec.keeps_adversarials]
   if config.attack.gallery_attack in names:
     return config.attack.gallery_attack
   return names[0] if names else ""
 
 
 def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
-  """Names, epsilons and every attack's hyperparameters (traced abstractly on
-  a tiny input, so a bad value fails here, naming its field)."""
-  cfg = config.attack
-  names = attack_names(config)
-  if cfg.gallery_size < 0:
+  """Names, epsilons and every attack's settings (traced abstractly on a
+  tiny input, so a bad value fails here, naming its field)."""
+  if config.attack.gallery_size < 0:
     raise ConfigError("config.attack.gallery_size must be >= 0")
-  images = jax.ShapeDtypeStruct((1, 4, 4, 3), jnp.float32)
-  logits_fn = lambda x: jnp.zeros((x.shape[0], dims.num_classes)) + x.mean()
-  for name in names:
-    if name not in cfg:
-      raise ConfigError(f"config.attack.{name}: missing section")
-    eps, _ = epsilons(name, cfg[name])
-    attack = make_attack(logits_fn, name, cfg[name], eps)
-    with config_field(f"config.attack.{name}"):
-      try:
-        jax.eval_shape(attack, images, jnp.zeros((1,), jnp.int32),
-                       jax.random.split(jax.random.key(0), 1))
-      except TypeError as e:
-        raise ConfigError(f"config.attack.{name}: {e}") from e
+  for plan in plans(config):
+    with config_field(f"config.attack.{plan.name}"):
+      check_traceable(plan, dims.num_classes)
 
 
 def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
   size = dims.input_size
   produces = []
-  for name in attack_names(config):
-    num_eps = len(epsilons(name, config.attack[name])[0])
+  for plan in plans(config):
+    name, num_eps = plan.name, len(plan.eps)
     produces += [
         ArtifactSpec(f"attack.adv_class.{name}", (num_eps,), "int64"),
         ArtifactSpec(f"attack.success.{name}", (num_eps,), "bool"),
         ArtifactSpec(f"attack.min_norm.{name}", (), "float32")]
-    if name != "autoattack":  # Its adversarials come from 4 sub-attacks.
+    if plan.spec.keeps_adversarials:
       produces.append(ArtifactSpec(f"attack.{_ADVERSARIAL}.{name}",
                                    (size, size, 3), "float32", large=True))
   return Contract(consumes=(Need("evaluate.prediction"),
                             Need("evaluate.logits")),
                   produces=tuple(produces))
-
-
-def _run_attack(ctx: StageContext, name: str, eps: np.ndarray,
-                attack_labels: np.ndarray, store: bool) -> dict:
-  """One attack over the local examples -> per-example [n, E] results (and
-  the adversarials at the largest epsilon, on disk, when `store`)."""
-  model, section = ctx.model, ctx.config.attack[name]
-
-  def step(state, batch):
-    params, rng = state
-    logits_fn = model.logits_fn(params)
-    images = unit_images(batch["image"])
-    attack = make_attack(logits_fn, name, section, eps)
-    result = attack(images, _padding_fooled(logits_fn, images, batch),
-                    example_keys(rng, batch["id"]))
-    out = {"success": result.success.T, "norm": result.norm.T,
-           "adv_class": result.adv_class.T, "min_norm": result.min_norm}
-    if store:
-      out[_ADVERSARIAL] = result.clipped[-1]
-    return out
-
-  return ctx.executor.run(
-      name, step, (ctx.params, jax.random.fold_in(ctx.rng, 0)),
-      {"image": ctx.data.images, "label": attack_labels,
-       "id": ctx.data.ids.astype(np.int32)},
-      batch_size=ctx.batch_size, keep_on_disk=(_ADVERSARIAL,))
-
-
-def _run_autoattack(ctx: StageContext, eps: np.ndarray, eps_labels: list[str],
-                    attack_labels: np.ndarray, correct: np.ndarray
-                    ) -> tuple[dict, dict, dict[str, int]]:
-  """AutoAttack, each sub-attack only on the local examples still robust.
-
-  Returns:
-    (per-example results as `_run_attack`'s, per epsilon the robust accuracy
-    and seconds after each sub-attack, per epsilon how many examples the
-    black-box Square fooled that the white-box attacks missed).
-  """
-  settings = {k: v for k, v in ctx.config.attack.autoattack.items()
-              if k != "epsilons"}
-  with config_field("config.attack.autoattack"):
-    sub_attacks = autoattack_lib.plan(**settings)
-  model = ctx.model
-  n = len(ctx.data.ids)
-  local = {"success": np.zeros((n, len(eps)), bool),
-           "norm": np.zeros((n, len(eps)), np.float32),
-           "adv_class": np.repeat(attack_labels[:, None], len(eps), 1),
-           "min_norm": np.full(n, np.inf, np.float32)}
-  labelled = ctx.executor.reduce(float((ctx.data.labels >= 0).sum()))
-  stats, by_square = {}, {}
-  for e, (value, eps_label) in enumerate(zip(eps, eps_labels)):
-    remaining = np.flatnonzero(correct)
-    after, seconds = {}, {}
-    for i, (sub, attack) in enumerate(sub_attacks):
-      start = time.time()
-
-      def step(state, batch, attack=attack, i=i, value=value):
-        params, rng = state
-        keys = autoattack_lib.sub_attack_keys(example_keys(rng, batch["id"]),
-                                              i)
-        logits_fn = model.logits_fn(params)
-        images = unit_images(batch["image"])
-        result = attack(logits_fn, images,
-                        _padding_fooled(logits_fn, images, batch),
-                        jnp.asarray([value]), keys)
-        return {"success": result.success[0], "norm": result.norm[0],
-                "adv_class": result.adv_class[0]}
-
-      fooled = 0
-      total = ctx.executor.reduce(float(len(remaining)))
-      if total > 0:
-        out = ctx.executor.run(
-            f"autoattack_{e}_{sub}", step,
-            (ctx.params, jax.random.fold_in(ctx.rng, 0)),
-            {"image": ctx.data.images[remaining],
-             "label": attack_labels[remaining],
-             "id": ctx.data.ids[remaining].astype(np.int32)},
-            batch_size=_shrunk_batch(ctx.batch_size, int(total)),
-            ids=ctx.data.ids[remaining])
-        hit = out["success"].astype(bool)
-        rows = remaining[hit]
-        local["success"][rows, e] = True
-        local["norm"][rows, e] = out["norm"][hit]
-        local["adv_class"][rows, e] = out["adv_class"][hit]
-        remaining = remaining[~hit]
-        fooled = int(ctx.executor.reduce(float(hit.sum())))
-      after[sub] = ctx.executor.reduce(float(len(remaining))) / max(labelled, 1)
-      seconds[sub] = round(time.time() - start, 1)
-      if sub == "square":
-        by_square[eps_label] = fooled
-      logging.info("autoattack at %s: robust accuracy %.4f after %s (%.1f s)",
-                   eps_label, after[sub], sub, seconds[sub])
-    stats[eps_label] = {"robust_accuracy_after": after, "seconds": seconds}
-  found = np.where(local["success"], local["norm"], np.inf)
-  local["min_norm"] = found.min(axis=1).astype(np.float32)
-  return local, stats, by_square
-
-
-def _padding_fooled(logits_fn, images: jax.Array, batch: dict) -> jax.Array:
-  """The batch's labels [B], padding rows (`mask` False) given a class the
-  model does not predict: searches that stop once a whole batch is fooled
-  (APGD, DeepFool, Square) then never wait on them. Full batches, the usual
-  case, skip the extra forward pass."""
-  labels = batch["label"].astype(jnp.int32)
-
-  def relabel():
-    logits = logits_fn(images)
-    wrong = (jnp.argmax(logits, -1) + 1) % logits.shape[-1]
-    return jnp.where(batch["mask"], labels, wrong.astype(jnp.int32))
-
-  return jax.lax.cond(jnp.all(batch["mask"]), lambda: labels, relabel)
-
-
-def _shrunk_batch(batch_size: int, remaining: int) -> int:
-  """The batch for a sub-attack on `remaining` examples: at most
-  `batch_size`, else the next power of two (few compilations), so examples
-  already fooled cost no padding rows."""
-  return min(batch_size, 1 << max(remaining - 1, 0).bit_length())
 
 
 def _accuracy(values: np.ndarray, labelled: np.ndarray) -> float:
@@ -370,27 +123,14 @@ def _flip_fields(taxonomy: judgement.Taxonomy, labels: np.ndarray,
           for k, v in judged.items()}
 
 
-def _curve(min_norm: np.ndarray, correct: np.ndarray, labelled: np.ndarray,
-           points: np.ndarray) -> list[float]:
-  """Robust accuracy at each epsilon from minimal perturbations: correct and
-  no adversarial within epsilon."""
-  total = max(int(labelled.sum()), 1)
-  return [float((labelled & correct & ~(min_norm <= p)).sum() / total)
-          for p in points]
-
-
 def _trust_probe(ctx: StageContext, attack_labels: np.ndarray) -> list[str]:
   """Zero gradients, probability-like outputs, determinism (`attacks.trust`)."""
   model = ctx.model
 
   def step(params, batch):
-    out = trust.probe(model.logits_fn(params), unit_images(batch["image"]),
-                      batch["label"])
-    reference = batch["reference"]
-    return {"zero_gradient": out["zero_gradient"],
-            "probability_like": out["probability_like"],
-            "change": jnp.abs(out["logits"] - reference).max(-1),
-            "scale": jnp.abs(reference).max(-1)}
+    return trust.probe_columns(model.logits_fn(params),
+                               unit_images(batch["image"]), batch["label"],
+                               batch["reference"])
 
   local = ctx.executor.run("trust", step, ctx.params,
                            {"image": ctx.data.images, "label": attack_labels,
@@ -402,105 +142,161 @@ def _trust_probe(ctx: StageContext, attack_labels: np.ndarray) -> list[str]:
                               gathered["change"], gathered["scale"])
 
 
-def run(ctx: StageContext) -> StageOutput:
-  """Runs every configured attack; see the module docstring."""
-  cfg = ctx.config.attack
-  names = attack_names(ctx.config)
-  with config_field("config.taxonomy"):
-    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels,
-                               ctx.data)
+class _Examples(NamedTuple):
+  """What every attack's scoring shares: the attacked labels of this
+  process's examples, and every process's labels and predictions."""
+  attack_labels: np.ndarray  # int32 [n] label, else the prediction
+  correct_local: np.ndarray  # bool [n]
+  gathered: dict  # id, label, prediction [N] over every process
+  labels: np.ndarray  # [N]
+  labelled: np.ndarray  # bool [N]
+  correct: np.ndarray  # bool [N]
+  rows: np.ndarray  # [n] positions of this process's examples in [N]
+  sets: Any  # the taxonomy's label sets of [N]
+
+
+def _examples(ctx: StageContext, taxonomy: judgement.Taxonomy) -> _Examples:
   prediction = ctx.artifacts["evaluate.prediction"]
   # Unlabelled examples are attacked away from the model's own prediction.
   attack_labels = np.where(ctx.data.labels >= 0, ctx.data.labels,
                            prediction).astype(np.int32)
-  correct_local = prediction == attack_labels
   gathered = ctx.executor.gather({"label": ctx.data.labels,
                                   "prediction": prediction})
   labels = gathered["label"]
-  labelled = labels >= 0
-  correct = gathered["prediction"] == labels
-  sets = taxonomy.label_sets(ctx.data, gathered["id"])
-  clean = _flip_fields(taxonomy, labels, gathered["prediction"], sets,
-                       labelled & ~correct)
+  return _Examples(attack_labels, prediction == attack_labels, gathered,
+                   labels, labels >= 0, gathered["prediction"] == labels,
+                   local_rows(gathered["id"], ctx.data.ids),
+                   taxonomy.label_sets(ctx.data, gathered["id"]))
+
+
+def _base_summary(ex: _Examples, taxonomy: judgement.Taxonomy) -> dict:
+  clean = _flip_fields(taxonomy, ex.labels, ex.gathered["prediction"],
+                       ex.sets, ex.labelled & ~ex.correct)
   summary = {
-      "num_examples": int(labelled.sum()),
-      "clean_accuracy": _accuracy(correct, labelled),
-      "plausible_clean_accuracy": _accuracy(correct | clean["plausible"],
-                                            labelled),
-      "misclassified_before_attack": int((labelled & ~correct).sum()),
+      "num_examples": int(ex.labelled.sum()),
+      "clean_accuracy": _accuracy(ex.correct, ex.labelled),
+      "plausible_clean_accuracy": _accuracy(ex.correct | clean["plausible"],
+                                            ex.labelled),
+      "misclassified_before_attack": int((ex.labelled & ~ex.correct).sum()),
       "robust_accuracy": {}, "plausible_robust_accuracy": {},
       "plausibility_of_flips": {}, "median_min_perturbation": {},
-      "minimal_norm_curve": {}, "epsilons": {},
+      "minimal_norm_curve": {}, "epsilons": {}, "robust_accuracy_after": {},
       "plausibility_sources": taxonomy.sources(),
+      "timing": {"attacks": {}},
   }
   if not summary["plausibility_sources"]:
     summary["notes"] = [f"{judgement.NO_TAXONOMY}: plausible robust accuracy "
                         "equals robust accuracy (config.taxonomy)"]
-  rows = local_rows(gathered["id"], ctx.data.ids)
-  records, results, artifacts, curves, by_square = [], {}, {}, {}, {}
+  return summary
+
+
+def _attack(ctx: StageContext, plan: AttackPlan, ex: _Examples,
+            store: bool) -> runners.RunOutput:
+  """One attack over this process's examples, by its runner; only correctly
+  classified images count as flipped (the paper's flips)."""
+  job = runners.Job(
+      name=plan.name, executor=ctx.executor, logits_fn=ctx.model.logits_fn,
+      params=ctx.params, rng=jax.random.fold_in(ctx.rng, 0),
+      images=ctx.data.images, labels=ex.attack_labels,
+      ids=ctx.data.ids, correct=ex.correct_local,
+      labelled=ctx.data.labels >= 0, epsilons=plan.eps,
+      epsilon_labels=plan.eps_labels, batch_size=ctx.batch_size, store=store)
+  with config_field(f"config.attack.{plan.name}"):
+    output = plan.spec.run(plan.settings, job)
+  local = dict(output.results)
+  local["success"] = local["success"] & ex.correct_local[:, None]
+  local["min_norm"] = np.where(ex.correct_local, local["min_norm"], np.nan)
+  return output._replace(results=local)
+
+
+def _score(ctx: StageContext, plan: AttackPlan, ex: _Examples,
+           taxonomy: judgement.Taxonomy, local: dict, summary: dict,
+           studied: tuple[str, str] | None) -> tuple[dict, list[dict]]:
+  """Robust, plausible robust accuracy and flip judgements per epsilon into
+  `summary`; returns the gathered results and this process's records."""
+  name = plan.name
+  result = dict(ctx.executor.gather(
+      {k: v for k, v in local.items() if k != _ADVERSARIAL}),
+      eps=plan.eps, eps_labels=plan.eps_labels, norm_type=plan.norm)
+  plain, plausible, flips, records = {}, {}, {}, []
+  for e, eps_label in enumerate(plan.eps_labels):
+    flipped = result["success"][:, e]
+    adv = np.where(flipped, result["adv_class"][:, e], ex.labels)
+    fields = _flip_fields(taxonomy, ex.labels, adv, ex.sets, flipped)
+    robust = ex.correct & ~flipped
+    plain[eps_label] = _accuracy(robust, ex.labelled)
+    plausible[eps_label] = _accuracy(robust | fields["plausible"],
+                                     ex.labelled)
+    flips[eps_label] = {"num_flipped": int(flipped.sum()), **{
+        k: float(fields[k][flipped].mean()) if flipped.any() else float("nan")
+        for k in _FLIP_REASONS}}
+    records.append(_record_rows(ctx, name, result, e, ex, robust, fields,
+                                local))
+    if studied == (name, eps_label):
+      summary["human"], accepted = _human(
+          ctx.study, taxonomy, ex.gathered["id"], flipped, robust,
+          ex.labelled, fields)
+      records[-1]["human_adversarial_accepted"] = accepted[ex.rows]
+  summary["robust_accuracy"][name] = plain
+  summary["plausible_robust_accuracy"][name] = plausible
+  summary["plausibility_of_flips"][name] = flips
+  summary["epsilons"][name] = dict(zip(plan.eps_labels, plan.eps.tolist()))
+  if plan.spec.minimal:
+    summary["median_min_perturbation"][name] = minimal_norms.median(
+        result["min_norm"], ex.labelled & ex.correct)
+    points = np.linspace(0.0, float(plan.eps[-1]),
+                         int(ctx.config.attack.curve_points) + 1)
+    summary["minimal_norm_curve"][name] = {
+        "norm": plan.norm, "epsilons": points.tolist(),
+        "robust_accuracy": minimal_norms.curve(result["min_norm"], ex.correct,
+                                  ex.labelled, points)}
+  return result, records
+
+
+def _artifacts(name: str, local: dict) -> dict:
+  out = {f"attack.adv_class.{name}": np.where(
+             local["success"], local["adv_class"], -1).astype(np.int64),
+         f"attack.success.{name}": local["success"].astype(bool),
+         f"attack.min_norm.{name}": local["min_norm"].astype(np.float32)}
+  if _ADVERSARIAL in local:
+    out[f"attack.{_ADVERSARIAL}.{name}"] = local[_ADVERSARIAL]
+  return out
+
+
+def run(ctx: StageContext) -> StageOutput:
+  """Runs every configured attack; see the module docstring."""
+  with config_field("config.taxonomy"):
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels, ctx.data)
+  ex = _examples(ctx, taxonomy)
+  summary = _base_summary(ex, taxonomy)
+  gallery_name = gallery_attack(ctx.config)
   studied = _studied_point(ctx) if ctx.study is not None else None
-  for name in names:
-    eps, eps_labels = epsilons(name, cfg[name])
-    store = (name != "autoattack" and (
-        name == gallery_attack(ctx.config)
-        or f"attack.{_ADVERSARIAL}.{name}" in ctx.needed))
-    if name == "autoattack":
-      local, summary["autoattack"], by_square = _run_autoattack(
-          ctx, eps, eps_labels, attack_labels, correct_local)
-    else:
-      local = _run_attack(ctx, name, eps, attack_labels, store)
-    # Only correctly classified images can be flipped (the paper's flips).
-    local["success"] = local["success"] & correct_local[:, None]
-    local["correct_before"] = correct_local
-    local["min_norm"] = np.where(correct_local, local["min_norm"], np.nan)
-    result = ctx.executor.gather({k: v for k, v in local.items()
-                                  if k not in (_ADVERSARIAL, "correct_before")})
-    results[name] = dict(result, eps=eps, eps_labels=eps_labels,
-                         norm_type=attack_norm(name, cfg[name]))
-    plain, plausible, flips = {}, {}, {}
-    for e, eps_label in enumerate(eps_labels):
-      flipped = result["success"][:, e]
-      adv = np.where(flipped, result["adv_class"][:, e], labels)
-      fields = _flip_fields(taxonomy, labels, adv, sets, flipped)
-      robust = correct & ~flipped
-      plain[eps_label] = _accuracy(robust, labelled)
-      plausible[eps_label] = _accuracy(robust | fields["plausible"], labelled)
-      flips[eps_label] = {"num_flipped": int(flipped.sum()), **{
-          k: float(fields[k][flipped].mean()) if flipped.any() else float("nan")
-          for k in _FLIP_REASONS}}
-      records.append(_record_rows(ctx, name, results[name], e, rows, labels,
-                                  robust, fields, local))
-      if studied == (name, eps_label):
-        summary["human"], accepted = _human(
-            ctx.study, taxonomy, gathered["id"], flipped, robust, labelled,
-            fields)
-        records[-1]["human_adversarial_accepted"] = accepted[rows]
-    summary["robust_accuracy"][name] = plain
-    summary["plausible_robust_accuracy"][name] = plausible
-    summary["plausibility_of_flips"][name] = flips
-    summary["epsilons"][name] = dict(zip(eps_labels, eps.tolist()))
-    if name in attacks_lib.MINIMAL:
-      summary["median_min_perturbation"][name] = _median_min(
-          result["min_norm"], labelled & correct)
-      points = np.linspace(0.0, float(eps[-1]), int(cfg.curve_points) + 1)
-      accuracy = _curve(result["min_norm"], correct, labelled, points)
-      summary["minimal_norm_curve"][name] = {
-          "norm": results[name]["norm_type"], "epsilons": points.tolist(),
-          "robust_accuracy": accuracy}
-      curves[name] = {"norm_type": results[name]["norm_type"],
-                      "curve": lambda p, m=result["min_norm"]: _curve(
-                          m, correct, labelled, [p])[0]}
-    artifacts[f"attack.adv_class.{name}"] = np.where(
-        local["success"], local["adv_class"], -1).astype(np.int64)
-    artifacts[f"attack.success.{name}"] = local["success"].astype(bool)
-    artifacts[f"attack.min_norm.{name}"] = local["min_norm"].astype(np.float32)
-    if store:
-      artifacts[f"attack.{_ADVERSARIAL}.{name}"] = local[_ADVERSARIAL]
+  records, results, artifacts, warnings = [], {}, {}, []
+  for plan in plans(ctx.config):
+    store = plan.spec.keeps_adversarials and (
+        plan.name == gallery_name
+        or f"attack.{_ADVERSARIAL}.{plan.name}" in ctx.needed)
+    output = _attack(ctx, plan, ex, store)
+    results[plan.name], chunk = _score(ctx, plan, ex, taxonomy,
+                                       output.results, summary, studied)
+    records += chunk
+    artifacts.update(_artifacts(plan.name, output.results))
+    warnings += output.warnings
+    summary["timing"]["attacks"][plan.name] = output.timing
+    if output.details:
+      summary["robust_accuracy_after"][plan.name] = output.details[
+          "robust_accuracy_after"]
+  curves = {name: {"norm_type": r["norm_type"],
+                   "curve": lambda p, m=r["min_norm"]: minimal_norms.curve(
+                       m, ex.correct, ex.labelled, [p])[0]}
+            for name, r in results.items()
+            if attacks_lib.ATTACKS.get(name).minimal}
   summary["warnings"] = (
-      trust.attack_warnings(summary, results, cfg.tolerance, curves)
-      + trust.square_warnings(by_square) + _trust_probe(ctx, attack_labels))
-  gallery = _gallery(ctx, results, gathered, artifacts)
-  sections = report.sections(summary, results, names, *gallery)
+      trust.attack_warnings(summary, results, ctx.config.attack.tolerance,
+                            curves)
+      + warnings + _trust_probe(ctx, ex.attack_labels))
+  sections = report.sections(summary, results, list(results),
+                             *_gallery(ctx, results, ex.gathered, artifacts))
   if studied is not None:
     for chunk in records:
       chunk.setdefault("human_adversarial_accepted",
@@ -519,10 +315,10 @@ def run(ctx: StageContext) -> StageOutput:
 def _studied_point(ctx: StageContext) -> tuple[str, str]:
   """(attack, epsilon label) of the study's adversarial tasks."""
   source = ctx.study.key.adversarial
-  if source.attack in attack_names(ctx.config):
-    eps, eps_labels = epsilons(source.attack, ctx.config.attack[source.attack])
-    for value, label in zip(eps.tolist(), eps_labels):
-      if label == source.epsilon_label and np.isclose(value, source.epsilon):
+  for plan in plans(ctx.config):
+    for value, label in zip(plan.eps.tolist(), plan.eps_labels):
+      if (plan.name == source.attack and label == source.epsilon_label
+          and np.isclose(value, source.epsilon)):
         return source.attack, label
   raise DataError(f"the study's adversarials come from {source.attack} at "
                   f"{source.epsilon_label}, which this run's attack stage "
@@ -552,10 +348,10 @@ def _human(study: Study, taxonomy: judgement.Taxonomy, ids: np.ndarray,
 
 
 def _record_rows(ctx: StageContext, name: str, result: dict, e: int,
-                 rows: np.ndarray, labels: np.ndarray, robust: np.ndarray,
+                 ex: _Examples, robust: np.ndarray,
                  fields: dict[str, np.ndarray], local: dict) -> dict:
   """This process's rows for one attack at its e-th epsilon."""
-  n = len(rows)
+  rows, n = ex.rows, len(ex.rows)
   class_names = np.asarray(ctx.model.class_names, dtype=object)
   adv = local["adv_class"][:, e]
   columns = {
@@ -564,8 +360,8 @@ def _record_rows(ctx: StageContext, name: str, result: dict, e: int,
       "norm_type": np.full(n, result["norm_type"], dtype=object),
       "epsilon": np.full(n, float(result["eps"][e])),
       "epsilon_label": np.full(n, result["eps_labels"][e], dtype=object),
-      "label": labels[rows],
-      "correct_before": local["correct_before"],
+      "label": ex.labels[rows],
+      "correct_before": ex.correct_local,
       "success": local["success"][:, e],
       "robust": robust[rows],
       "norm": local["norm"][:, e].astype(np.float64),
@@ -601,11 +397,3 @@ def _gallery(ctx: StageContext, results: dict, gathered: dict,
       ctx.model.class_names)
   return tiles, (f"{name} at {result['eps_labels'][-1]}: clean / adversarial /"
                  " perturbation")
-
-
-def _median_min(min_norm: np.ndarray, rows: np.ndarray) -> dict:
-  """Median minimal perturbation over clean-correct examples where found."""
-  found = rows & np.isfinite(min_norm)
-  return {"median": float(np.median(min_norm[found])) if found.any()
-                    else float("nan"),
-          "found": float(found.sum() / max(rows.sum(), 1))}

@@ -29,8 +29,8 @@ def attack(name: str, epsilons: tuple[float, ...],
            **hyperparameters) -> attacks.AttackResult:
   """`name` run (jitted) on the digits -> AttackResult of NumPy arrays."""
   model, params, images, labels, keys = digits()
-  fn = functools.partial(attacks.ATTACKS.get(name), model.logits_fn(params),
-                         **hyperparameters)
+  fn = functools.partial(attacks.ATTACKS.get(name).fn,
+                         model.logits_fn(params), **hyperparameters)
   result = compile_options.jit(fn)(images, labels,
                                    jnp.asarray(epsilons, jnp.float32), keys)
   return jax.tree.map(np.asarray, result)

@@ -77,11 +77,28 @@ def test_results_do_not_depend_on_batch_order():
                              atol=1e-5)
 
 
-def test_checkpoints_follow_the_paper():
+def test_checkpoints_follow_the_authors():
+  """The paper's w_j at 100 steps; elsewhere the authors' integer windows
+  max(int(0.22 n), 1), shrinking by max(int(0.03 n), 1) to
+  max(int(0.06 n), 1)."""
   assert list(np.flatnonzero(apgd.checkpoints(100))) == [22, 41, 57, 70, 80,
                                                          87, 93, 99]
-  assert list(np.flatnonzero(apgd.checkpoints(10))) == [3, 5, 6, 7, 8, 9, 10]
+  assert list(np.flatnonzero(apgd.checkpoints(50))) == [11, 21, 30, 38, 45]
+  assert list(np.flatnonzero(apgd.checkpoints(10))) == list(range(2, 11))
   assert list(np.flatnonzero(apgd.checkpoints(1))) == [1]
+
+
+def test_step_size_rule_is_the_authors():
+  halves = lambda increases, reduced_last, best_last: np.asarray(
+      apgd.halves_step_size(jnp.asarray(increases), 4, 0.75,
+                            jnp.asarray(reduced_last), jnp.asarray(best_last),
+                            jnp.asarray([1.0, 1.0])))
+  # 3 of 4 steps raised the loss: at most rho = 0.75 of them, so it halves.
+  np.testing.assert_array_equal(halves([3, 4], [True, True], [0.5, 0.5]),
+                                [True, False])
+  # Unchanged step size and best loss since the last checkpoint: halves.
+  np.testing.assert_array_equal(halves([4, 4], [False, False], [1.0, 0.5]),
+                                [True, False])
 
 
 def test_dlr_losses_match_their_formulas():
@@ -109,3 +126,58 @@ def test_bad_parameters_raise(settings, parameter):
               jnp.asarray([0.1]), jax.random.split(jax.random.key(0), 2),
               **settings)
   assert raised.value.parameter == parameter
+
+
+PER_ROW = 8  # Examples in the per-example radius tests.
+
+
+@functools.cache
+def _rows_fn(attack, **hyperparameters):
+  model, params, _, _, _ = digits()
+  return jax.jit(functools.partial(attack, model.logits_fn(params),
+                                   **hyperparameters))
+
+
+def _rows(attack, epsilons, **hyperparameters):
+  """`attack` on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
+  _, _, images, labels, keys = digits()
+  result = _rows_fn(attack, **hyperparameters)(
+      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
+      keys[:PER_ROW])
+  return jax.tree.map(np.asarray, result)
+
+
+ROW_SETTINGS = [(apgd.apgd_ce, dict(norm="linf", steps=5), LINF),
+                (apgd.apgd_t, dict(norm="l2", steps=5, num_target_classes=2,
+                                   restarts=2), L2)]
+
+
+@pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
+def test_radii_per_example_broadcast_is_bit_identical(attack, settings,
+                                                       epsilons):
+  epsilons = np.asarray(epsilons[-2:], np.float32)
+  uniform = _rows(attack, epsilons, **settings)
+  rows = _rows(attack, np.repeat(epsilons[:, None], PER_ROW, 1), **settings)
+  for field, ours, theirs in zip(uniform._fields, rows, uniform):
+    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+
+
+@pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
+def test_each_example_gets_its_own_radius(attack, settings, epsilons):
+  eps = epsilons[-1]
+  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
+  mixed = _rows(attack, np.where(zero, 0.0, eps), **settings)
+  uniform = _rows(attack, np.full(zero.shape, eps), **settings)
+  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
+  assert uniform.success.any()
+  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
+  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
+                             atol=1e-6)
+
+
+def test_epsilons_of_another_shape_raise():
+  with pytest.raises(ParameterError) as raised:
+    apgd.apgd(lambda x: jnp.mean(x, axis=(1, 2)), jnp.zeros((2, 4, 4, 3)),
+              jnp.zeros((2,), jnp.int32), jnp.zeros((1, 3)),
+              jax.random.split(jax.random.key(0), 2))
+  assert raised.value.parameter == "epsilons"

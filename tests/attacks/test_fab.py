@@ -41,7 +41,9 @@ def _correct(n: int = N) -> np.ndarray:
 
 def _check(result, norm: str) -> None:
   """Adversarials flip labels, lie in their balls, and are found for most
-  correctly classified images; covered epsilons keep them intact."""
+  correctly classified images; an epsilon counts one exactly where it covers
+  its norm (the authors' acceptance rule), keeping it intact, and leaves the
+  image elsewhere."""
   _, _, images, labels, _ = digits()
   epsilons = LINF if norm == "linf" else L2
   check_in_ball(result, images[:N], epsilons, norm)
@@ -52,10 +54,13 @@ def _check(result, norm: str) -> None:
   assert found[correct].mean() >= 0.8, found
   assert (result.min_norm[~correct] == 0).all()
   covered = result.min_norm[None] <= np.asarray(epsilons)[:, None]
-  assert result.success[covered].all()
-  raw_norm = fab.common.lp_norm(result.raw[0] - np.asarray(images[:N]), norm)
-  np.testing.assert_allclose(np.where(found, raw_norm, np.inf),
-                             result.min_norm, rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(result.success, covered)
+  assert result.success.any() and not result.success.all()
+  raw_norm = fab.common.lp_norm(result.raw - np.asarray(images[:N])[None],
+                                norm)
+  np.testing.assert_allclose(
+      raw_norm, np.where(covered, result.min_norm[None], 0.0), rtol=1e-5,
+      atol=1e-7)
 
 
 def test_fab_t_linf_flips_labels_in_ball():
@@ -123,3 +128,53 @@ def test_bad_parameters(name, value):
             jnp.ones(1), jax.random.split(jax.random.key(0), 1),
             **{name: value})
   assert error.value.parameter == name
+
+
+PER_ROW = 8  # Examples in the per-example radius tests.
+
+
+@functools.cache
+def _rows_fn(name: str, **hyperparameters):
+  model, params, _, _, _ = digits()
+  attack = {"fab": fab.fab, "fab_t": fab.fab_t}[name]
+  return jax.jit(functools.partial(attack, model.logits_fn(params),
+                                   **hyperparameters))
+
+
+def _rows(name: str, epsilons, **hyperparameters):
+  """`name` on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
+  _, _, images, labels, keys = digits()
+  result = _rows_fn(name, **hyperparameters)(
+      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
+      keys[:PER_ROW])
+  return jax.tree.map(np.asarray, result)
+
+
+ROW_SETTINGS = [("fab_t", dict(norm="linf", steps=5, num_target_classes=2,
+                               restarts=2), LINF),
+                ("fab", dict(norm="l2", steps=5), L2)]
+
+
+@pytest.mark.parametrize("name,settings,epsilons", ROW_SETTINGS)
+def test_radii_per_example_broadcast_is_bit_identical(name, settings,
+                                                       epsilons):
+  epsilons = np.asarray(epsilons[-2:], np.float32)
+  uniform = _rows(name, epsilons, **settings)
+  rows = _rows(name, np.repeat(epsilons[:, None], PER_ROW, 1), **settings)
+  for field, ours, theirs in zip(uniform._fields, rows, uniform):
+    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+
+
+@pytest.mark.parametrize("name,settings,epsilons", ROW_SETTINGS)
+def test_each_example_gets_its_own_radius(name, settings, epsilons):
+  eps = epsilons[-1]
+  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
+  mixed = _rows(name, np.where(zero, 0.0, eps), **settings)
+  uniform = _rows(name, np.full(zero.shape, eps), **settings)
+  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
+  assert uniform.success.any()
+  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
+  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
+                             atol=1e-6)
+  if "restarts" not in settings:  # Then nothing depends on the radius.
+    np.testing.assert_array_equal(mixed.min_norm, uniform.min_norm)

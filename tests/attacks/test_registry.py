@@ -67,7 +67,7 @@ def _noise_flips(norm: str) -> float:
 def _run(name: str) -> attacks.AttackResult:
   """Attack `name` with its `SETTINGS` on the digits (cached)."""
   settings = SETTINGS[name]
-  norm = attacks.NORMS.get(name, settings.get("norm"))
+  norm = attacks.ATTACKS.get(name).norm_of(settings)
   return attack(name, EPSILONS[norm], **settings)
 
 
@@ -76,7 +76,7 @@ def _check_contract(name: str, result: attacks.AttackResult) -> None:
   result of attack `name` with its `SETTINGS` on the digits."""
   _, _, images, labels, _ = digits()
   labels = np.asarray(labels)
-  norm = attacks.NORMS.get(name, SETTINGS[name].get("norm"))
+  norm = attacks.ATTACKS.get(name).norm_of(SETTINGS[name])
   epsilons = EPSILONS[norm]
   shape = (len(epsilons), len(labels))
   assert result.raw.shape == result.clipped.shape == shape + images.shape[1:]

@@ -81,12 +81,41 @@ def test_square_does_not_depend_on_the_batch():
 
 
 def test_schedule_is_the_papers():
-  """p halves after 10, 50, 200, 500, 1k, 2k, 4k, 6k and 8k of 10k queries."""
-  p = [float(square.fraction(q, 10000, 0.8)) for q in
+  """p halves after 10, 50, 200, 500, 1k, 2k, 4k, 6k and 8k queries, whatever
+  the budget (AutoAttack's `resc_schedule=False`), or after those shares of
+  10k queries if rescaled."""
+  for queries in (10000, 5000):
+    p = [float(square.fraction(q, queries, 0.8)) for q in
+         (0, 10, 11, 50, 51, 1000, 1001, 4999)]
+    np.testing.assert_allclose(p, [0.8, 0.8, 0.4, 0.4, 0.2, 0.8 / 16,
+                                   0.8 / 32, 0.8 / 128])
+  p = [float(square.fraction(q, 10000, 0.8, rescale=True)) for q in
        (0, 10, 11, 50, 51, 8000, 8001, 9999)]
   np.testing.assert_allclose(p, [0.8, 0.8, 0.4, 0.4, 0.2, 0.8 / 256,
                                  0.8 / 512, 0.8 / 512])
-  assert float(square.fraction(1000, 5000, 0.8)) == pytest.approx(0.8 / 32)
+  # floor(q * 10000 / 5000) passes 1000 at q = 501 and 2000 at q = 1001.
+  p = [float(square.fraction(q, 5000, 0.8, rescale=True)) for q in
+       (500, 501, 1000, 1001)]
+  np.testing.assert_allclose(p, [0.8 / 16, 0.8 / 32, 0.8 / 32, 0.8 / 64])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_l2_proposal_keeps_each_channels_mass(seed):
+  """With the perturbation at norm eps (no room left) and no pixel clipped,
+  the mass each channel has in both windows moves into the first (the
+  reference's per-channel norms), so every channel keeps its norm."""
+  image = jnp.full((16, 16, 3), 0.5)
+  delta = jax.random.normal(jax.random.key(seed), image.shape)
+  delta = delta * jnp.asarray([0.25, 1.0, 3.0])
+  eps = 0.2
+  delta = eps * delta / jnp.linalg.norm(delta)
+  for side in (3, 5):
+    proposal = square._l2_proposal(  # pylint: disable=protected-access
+        jax.random.key(100 + seed), image, image + delta, eps, jnp.int32(side))
+    channel_norms = lambda d: np.sqrt((np.asarray(d) ** 2).sum(axis=(0, 1)))
+    assert 0.0 < float(proposal.min()) and float(proposal.max()) < 1.0
+    np.testing.assert_allclose(channel_norms(proposal - image),
+                               channel_norms(delta), rtol=1e-4)
 
 
 def _rectangle(height, width):
@@ -121,3 +150,44 @@ def test_bad_parameters(name, value):
                   jnp.zeros((1, 4, 4, 3)), jnp.zeros(1, int), jnp.ones(1),
                   jax.random.split(jax.random.key(0), 1), **{name: value})
   assert error.value.parameter == name
+
+
+PER_ROW = 8  # Examples in the per-example radius tests.
+
+
+@functools.cache
+def _rows_fn(norm: str, **hyperparameters):
+  model, params, _, _, _ = digits()
+  return jax.jit(functools.partial(square.square, model.logits_fn(params),
+                                   norm=norm, **hyperparameters))
+
+
+def _rows(norm: str, epsilons, **hyperparameters):
+  """Square on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
+  _, _, images, labels, keys = digits()
+  result = _rows_fn(norm, **hyperparameters)(
+      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
+      keys[:PER_ROW])
+  return jax.tree.map(np.asarray, result)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_radii_per_example_broadcast_is_bit_identical(norm):
+  epsilons = np.asarray((LINF if norm == "linf" else L2)[-2:], np.float32)
+  uniform = _rows(norm, epsilons, queries=30)
+  rows = _rows(norm, np.repeat(epsilons[:, None], PER_ROW, 1), queries=30)
+  for field, ours, theirs in zip(uniform._fields, rows, uniform):
+    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_each_example_gets_its_own_radius(norm):
+  eps = (LINF if norm == "linf" else L2)[-1]
+  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
+  mixed = _rows(norm, np.where(zero, 0.0, eps), queries=30)
+  uniform = _rows(norm, np.full(zero.shape, eps), queries=30)
+  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
+  assert uniform.success.any()
+  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
+  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
+                             atol=1e-6)

@@ -60,8 +60,9 @@ def test_a_fixed_epsilon_attack_beating_the_curve_warns():
 
 
 def test_square_beating_white_box_warns():
-  assert trust.square_warnings({"1/255": 0, "2/255": 3}) == [
-      "autoattack at 2/255: the black-box Square attack fooled 3 examples "
+  assert trust.black_box_warnings("autoattack", "square",
+                                  {"1/255": 0, "2/255": 3}) == [
+      "autoattack at 2/255: the black-box square attack fooled 3 examples "
       "the white-box attacks missed: possible gradient masking"]
 
 

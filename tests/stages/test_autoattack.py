@@ -34,9 +34,9 @@ def test_rebatched_autoattack_equals_the_whole_batch_composition(tmp_path):
   config = _config(24, 8, (8.0, 16.0))
   config.attack.autoattack.update(SETTINGS)
   summary = pipeline.run(config, str(tmp_path))["attack"]
-  stats = summary["autoattack"]
+  stats = summary["robust_accuracy_after"]["autoattack"]
   for eps in ("8/255", "16/255"):
-    after = list(stats[eps]["robust_accuracy_after"].values())
+    after = list(stats[eps].values())
     assert after == sorted(after, reverse=True)  # Each attack only removes.
     assert after[-1] == summary["robust_accuracy"]["autoattack"][eps]
   assert (summary["robust_accuracy"]["autoattack"]["16/255"]

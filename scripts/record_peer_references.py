@@ -8,10 +8,21 @@ Each peer (torchattacks, Foolbox 3, Captum, the plain-torch models of
 per-example results, the settings, the peer's and torch's versions, the sha256
 of the exact inputs and weights, the command that wrote it and its wall time.
 Needs the `crosscheck` extra and ../shared/data; `torchattacks_autoattack_*`
-take the longest (FAB computes every class's Jacobian).
+take the longest (FAB computes every class's Jacobian), then the
+`autoattack_authors_*` records: the authors' AutoAttack (github.com/fra31/
+auto-attack, MIT, not on PyPI) run on the CPU. Install it from a clone at
+AUTOATTACK_COMMIT (the example weights are not needed):
+  mkdir /tmp/autoattack_src && git -C <clone> archive HEAD setup.py README.md \\
+      $(git -C <clone> ls-tree --name-only HEAD autoattack/ | grep '\\.py$') \\
+      | tar -x -C /tmp/autoattack_src
+  pip install --no-deps /tmp/autoattack_src
 """
 
 import argparse
+import contextlib
+import glob
+import hashlib
+import importlib.metadata
 import os
 import sys
 import time
@@ -34,6 +45,29 @@ CW = dict(binary_search_steps=5, steps=100, stepsize=0.01, confidence=0.0,
           initial_const=0.01, abort_early=False)
 IG = dict(steps=16, internal_batch_size=24, rules=("gausslegendre",
                                                     "riemann_middle"))
+# The authors' AutoAttack: the commit installed, its 'standard' version's
+# sub-attacks in order, and the radii it runs at ([0, 1] pixel units). The L2
+# radii leave 57% (0.03) and 33.5% (0.06) of the 200 images robust to APGD-CE
+# alone (clean: 80%), so every later sub-attack has robust images to work on.
+AUTOATTACK_COMMIT = "a39220048b3c9f2cca9a4d3a54604793c68eca7e"
+AUTHORS_STANDARD = ("apgd-ce", "apgd-t", "fab-t", "square")
+AUTHORS_EPSILONS = {"linf": (0.25 / 255, 0.5 / 255), "l2": (0.03, 0.06)}
+AUTHORS_IMAGES = 200
+# Each sub-attack alone: L-inf radius and image count (64: on a shared 2-core
+# CPU 200 images take each of them far over ten minutes; within AutoAttack,
+# APGD-T took 24 minutes, 9 targets x 100 steps, on the 106 APGD-CE left).
+AUTHORS_SINGLE_EPSILON = 0.5 / 255
+AUTHORS_SINGLE_IMAGES = {"apgd-t": 64, "fab-t": 64, "square": 64}
+# What AutoAttack(version="standard") sets for L-inf and L2 (autoattack.py).
+AUTHORS_STANDARD_SETTINGS = {
+    "apgd-ce": dict(n_iter=100, n_restarts=1, loss="ce", rho=0.75,
+                    eot_iter=1),
+    "apgd-t": dict(n_iter=100, n_restarts=1, n_target_classes=9, loss="dlr",
+                   rho=0.75, eot_iter=1),
+    "fab-t": dict(n_iter=100, n_restarts=1, n_target_classes=9),
+    "square": dict(n_queries=5000, n_restarts=1, p_init=0.8,
+                   resc_schedule=False, loss="margin"),
+}
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -117,6 +151,136 @@ def _foolbox(attack_name: str, settings: dict):
                   np.where(success.numpy(), size, np.inf))})
 
 
+def _authors_source_sha256() -> str:
+  """sha256 of the installed autoattack/*.py files (sorted by name)."""
+  import autoattack
+  digest = hashlib.sha256()
+  for path in sorted(glob.glob(os.path.join(
+      os.path.dirname(autoattack.__file__), "*.py"))):
+    digest.update(os.path.basename(path).encode())
+    with open(path, "rb") as f:
+      digest.update(f.read())
+  return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _authors_robust_flags(snapshots: list):
+  """Within: every AutoAttack.run_standard_evaluation appends (sub-attack,
+  robust flags after it, time.time()) to `snapshots` as it finishes each
+  sub-attack (its EvaluationState.add_run_attack)."""
+  from autoattack import autoattack as aa_module
+  original = aa_module.EvaluationState
+
+  class Recording(original):
+    def add_run_attack(self, attack: str) -> None:
+      snapshots.append((attack, self.robust_flags.clone(), time.time()))
+      super().add_run_attack(attack)
+
+  aa_module.EvaluationState = Recording
+  try:
+    yield
+  finally:
+    aa_module.EvaluationState = original
+
+
+def _perturbation_norm(norm: str, adversarials, x) -> list:
+  delta = (adversarials - x).reshape(len(x), -1)
+  size = (delta.abs().amax(-1) if norm == "linf"
+          else delta.pow(2).sum(-1).sqrt())
+  return refs.rounded(size.numpy())
+
+
+def _authors_run(net, x, y, labels, norm: str, eps: float, attacks) -> dict:
+  """The authors' AutoAttack(version="standard", seed=0) at `eps`, running
+  `attacks` (a subsequence of the standard four, standard settings) through
+  run_standard_evaluation: each on what the previous left robust, one batch.
+
+  Returns:
+    epsilon, per-sub-attack robust accuracy and per-example robust flags
+    (after each sub-attack, in order; "clean" first), final adv_class, robust,
+    perturbation norm, and the seconds each sub-attack and the run took (the
+    first sub-attack's include AutoAttack's checks and clean pass).
+  """
+  from autoattack import AutoAttack
+  adversary = AutoAttack(net, norm={"linf": "Linf", "l2": "L2"}[norm],
+                         eps=eps, version="standard", seed=0, device="cpu",
+                         verbose=True)
+  adversary.attacks_to_run = list(attacks)
+  with torch.no_grad():
+    clean = net(x).argmax(-1) == y
+  snapshots = []
+  start = time.time()
+  with _authors_robust_flags(snapshots):
+    adversarials, adv_class = adversary.run_standard_evaluation(
+        x, y, bs=250, return_labels=True)
+  seconds = time.time() - start
+  robust_after = {"clean": clean.tolist()}
+  sub_seconds, previous = {}, start
+  for attack, flags, finished in snapshots:
+    robust_after[attack] = flags.tolist()
+    sub_seconds[attack] = round(finished - previous, 1)
+    previous = finished
+  robust = snapshots[-1][1] if snapshots else clean
+  # Where none is left robust AutoAttack skips the remaining sub-attacks.
+  for attack in attacks:
+    robust_after.setdefault(attack, robust.tolist())
+  # The model re-run on all the returned adversarials at once (AutoAttack
+  # classified them in sub-batches): differences would be float ties.
+  recheck = np.asarray(_adv_classes(net, adversarials)) == labels
+  return {"epsilon": eps,
+          "robust_accuracy": {k: float(np.mean(v))
+                              for k, v in robust_after.items()},
+          "robust_after": robust_after,
+          "adv_class": adv_class.tolist(), "robust": robust.tolist(),
+          "perturbation_norm": _perturbation_norm(norm, adversarials, x),
+          "sub_attack_seconds": sub_seconds, "seconds": round(seconds, 1),
+          "skipped": [a for a in attacks if a not in sub_seconds],
+          "recheck_differs": np.flatnonzero(
+              recheck != robust.numpy()).tolist()}
+
+
+def _authors_record(norm: str, count: int, attacks, epsilons,
+                    settings: dict):
+  net = _cifar_net()
+  _, labels, x, y, inputs_sha = _cifar_batch(count)
+  x, y = x.contiguous(), y.contiguous()
+  results = [_authors_run(net, x, y, labels, norm, eps, attacks)
+             for eps in epsilons]
+  return dict(
+      peer="autoattack", peer_commit=AUTOATTACK_COMMIT,
+      peer_source_sha256=_authors_source_sha256(),
+      settings=dict(settings, norm=norm, epsilons=list(epsilons),
+                    num_images=count, version="standard", seed=0,
+                    device="cpu", attacks=list(attacks),
+                    sub_attack_settings={
+                        a: AUTHORS_STANDARD_SETTINGS[a] for a in attacks},
+                    call="AutoAttack(net, norm, eps, version='standard', "
+                         "seed=0, device='cpu').run_standard_evaluation("
+                         "x, y, bs=250, return_labels=True): one batch"),
+      inputs_sha256=inputs_sha,
+      weights_sha256=refs.sha256_file(refs.CIFAR_WEIGHTS),
+      results=results)
+
+
+def _authors_autoattack(norm: str):
+  settings = {"epsilon_units": "[0, 1] pixels"}
+  if norm == "l2":
+    settings["epsilon_choice"] = (
+        "radii where the authors' APGD-CE alone leaves 0.57 (0.03) and 0.335 "
+        "(0.06) of the 200 images robust (clean 0.80), so APGD-T, FAB-T and "
+        "Square each get robust images to work on")
+  return _authors_record(norm, AUTHORS_IMAGES, AUTHORS_STANDARD,
+                         AUTHORS_EPSILONS[norm], settings)
+
+
+def _authors_single(attack: str):
+  """One sub-attack alone at AutoAttack's standard settings, on the images the
+  model classifies correctly (as run_standard_evaluation_individual runs it)."""
+  return _authors_record("linf", AUTHORS_SINGLE_IMAGES[attack], (attack,),
+                         (AUTHORS_SINGLE_EPSILON,),
+                         {"epsilon_units": "[0, 1] pixels"})
+
+
 def captum_ig():
   from captum import attr
   net = _cifar_net()
@@ -189,11 +353,19 @@ RECORDERS = {
     "torch_resnet18": lambda: _resnet(18),
     "torch_resnet50": lambda: _resnet(50),
     "torch_efficientnet_lite0": torch_efficientnet_lite0,
+    "autoattack_authors_linf": lambda: _authors_autoattack("linf"),
+    "autoattack_authors_l2": lambda: _authors_autoattack("l2"),
+    "autoattack_authors_apgd_t": lambda: _authors_single("apgd-t"),
+    "autoattack_authors_fab_t": lambda: _authors_single("fab-t"),
+    "autoattack_authors_square": lambda: _authors_single("square"),
 }
 
 
 def _version(peer: str) -> str:
-  return __import__(peer).__version__
+  module = __import__(peer)
+  if hasattr(module, "__version__"):
+    return module.__version__
+  return importlib.metadata.version(peer)  # The authors' autoattack: "0.1".
 
 
 def record(name: str) -> str:

@@ -20,7 +20,8 @@ SOURCES = pytest.mark.parametrize(
     "source", ["recorded", pytest.param("live", marks=pytest.mark.crosscheck)])
 # Reference name prefix -> the module its live run needs.
 _PEERS = {"torchattacks": "torchattacks", "foolbox": "foolbox",
-          "captum": "captum.attr", "torch": "torch"}
+          "captum": "captum.attr", "torch": "torch",
+          "autoattack": "autoattack"}
 # References whose peer runs on no shared data (seeded inputs and weights).
 _NO_SHARED_DATA = ("torch_resnet", "torch_efficientnet")
 

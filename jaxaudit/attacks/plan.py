@@ -84,8 +84,7 @@ def check_traceable(plan: AttackPlan, num_classes: int) -> None:
     ParameterError: a setting the attack refuses (the stage names its field).
     ConfigError: a setting of the wrong type, naming the section.
   """
-  settings = dict(plan.settings)
-  targeted = bool(settings.pop("targeted", False)) and plan.spec.targeted
+  settings, targeted = plan.spec.split_targeted(plan.settings)
   extra = {"targets": jnp.zeros((1,), jnp.int32)} if targeted else {}
   logits_fn = lambda x: jnp.zeros((x.shape[0], num_classes)) + x.mean()
   try:

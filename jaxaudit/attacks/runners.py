@@ -135,8 +135,7 @@ def random_targets(logits_fn: common.LogitsFn, images: jax.Array,
 
 def batched(spec: Any, settings: Mapping[str, Any], job: Job) -> RunOutput:
   """`spec`'s attack on every example at every epsilon, batch by batch."""
-  settings = dict(settings)
-  targeted = bool(settings.pop("targeted", False)) and spec.targeted
+  settings, targeted = spec.split_targeted(settings)
   fn = spec.fn
 
   def step(state, batch):

@@ -57,6 +57,13 @@ class AttackSpec:
     """The attack over `job`'s examples, by its runner."""
     return self.runner(self, settings, job)
 
+  def split_targeted(self, settings: Mapping[str, Any]) -> tuple[dict, bool]:
+    """(the function's keyword settings, whether the stage draws targets):
+    the `targeted` setting is the stage's, not the function's."""
+    settings = dict(settings)
+    targeted = bool(settings.pop("targeted", False))
+    return settings, targeted and self.targeted
+
   def norm_of(self, settings: Mapping[str, Any]) -> str:
     """The norm its perturbations are measured in."""
     return self.norm or str(settings.get("norm", "l2"))

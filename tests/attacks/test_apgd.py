@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from attack_fixtures import L2, LINF, NUM_DIGITS, check_in_ball, digits
+from attack_fixtures import check_broadcast_is_bit_identical
+from attack_fixtures import check_each_example_gets_its_own_radius
 from jaxaudit import compile_options
 from jaxaudit.attacks import apgd, pgd
 from jaxaudit.errors import ParameterError
@@ -128,25 +130,6 @@ def test_bad_parameters_raise(settings, parameter):
   assert raised.value.parameter == parameter
 
 
-PER_ROW = 8  # Examples in the per-example radius tests.
-
-
-@functools.cache
-def _rows_fn(attack, **hyperparameters):
-  model, params, _, _, _ = digits()
-  return jax.jit(functools.partial(attack, model.logits_fn(params),
-                                   **hyperparameters))
-
-
-def _rows(attack, epsilons, **hyperparameters):
-  """`attack` on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
-  _, _, images, labels, keys = digits()
-  result = _rows_fn(attack, **hyperparameters)(
-      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
-      keys[:PER_ROW])
-  return jax.tree.map(np.asarray, result)
-
-
 ROW_SETTINGS = [(apgd.apgd_ce, dict(norm="linf", steps=5), LINF),
                 (apgd.apgd_t, dict(norm="l2", steps=5, num_target_classes=2,
                                    restarts=2), L2)]
@@ -155,24 +138,12 @@ ROW_SETTINGS = [(apgd.apgd_ce, dict(norm="linf", steps=5), LINF),
 @pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
 def test_radii_per_example_broadcast_is_bit_identical(attack, settings,
                                                        epsilons):
-  epsilons = np.asarray(epsilons[-2:], np.float32)
-  uniform = _rows(attack, epsilons, **settings)
-  rows = _rows(attack, np.repeat(epsilons[:, None], PER_ROW, 1), **settings)
-  for field, ours, theirs in zip(uniform._fields, rows, uniform):
-    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+  check_broadcast_is_bit_identical(attack, epsilons[-2:], **settings)
 
 
 @pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
 def test_each_example_gets_its_own_radius(attack, settings, epsilons):
-  eps = epsilons[-1]
-  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
-  mixed = _rows(attack, np.where(zero, 0.0, eps), **settings)
-  uniform = _rows(attack, np.full(zero.shape, eps), **settings)
-  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
-  assert uniform.success.any()
-  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
-  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
-                             atol=1e-6)
+  check_each_example_gets_its_own_radius(attack, epsilons[-1], **settings)
 
 
 def test_epsilons_of_another_shape_raise():

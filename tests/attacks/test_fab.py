@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from attack_fixtures import L2, LINF, NUM_DIGITS, check_in_ball, digits
+from attack_fixtures import check_broadcast_is_bit_identical
+from attack_fixtures import check_each_example_gets_its_own_radius
 from jaxaudit.attacks import deepfool, fab
 from jaxaudit.errors import ParameterError
 
@@ -130,51 +132,20 @@ def test_bad_parameters(name, value):
   assert error.value.parameter == name
 
 
-PER_ROW = 8  # Examples in the per-example radius tests.
+ROW_SETTINGS = [(fab.fab_t, dict(norm="linf", steps=5, num_target_classes=2,
+                                  restarts=2), LINF),
+                (fab.fab, dict(norm="l2", steps=5), L2)]
 
 
-@functools.cache
-def _rows_fn(name: str, **hyperparameters):
-  model, params, _, _, _ = digits()
-  attack = {"fab": fab.fab, "fab_t": fab.fab_t}[name]
-  return jax.jit(functools.partial(attack, model.logits_fn(params),
-                                   **hyperparameters))
-
-
-def _rows(name: str, epsilons, **hyperparameters):
-  """`name` on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
-  _, _, images, labels, keys = digits()
-  result = _rows_fn(name, **hyperparameters)(
-      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
-      keys[:PER_ROW])
-  return jax.tree.map(np.asarray, result)
-
-
-ROW_SETTINGS = [("fab_t", dict(norm="linf", steps=5, num_target_classes=2,
-                               restarts=2), LINF),
-                ("fab", dict(norm="l2", steps=5), L2)]
-
-
-@pytest.mark.parametrize("name,settings,epsilons", ROW_SETTINGS)
-def test_radii_per_example_broadcast_is_bit_identical(name, settings,
+@pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
+def test_radii_per_example_broadcast_is_bit_identical(attack, settings,
                                                        epsilons):
-  epsilons = np.asarray(epsilons[-2:], np.float32)
-  uniform = _rows(name, epsilons, **settings)
-  rows = _rows(name, np.repeat(epsilons[:, None], PER_ROW, 1), **settings)
-  for field, ours, theirs in zip(uniform._fields, rows, uniform):
-    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+  check_broadcast_is_bit_identical(attack, epsilons[-2:], **settings)
 
 
-@pytest.mark.parametrize("name,settings,epsilons", ROW_SETTINGS)
-def test_each_example_gets_its_own_radius(name, settings, epsilons):
-  eps = epsilons[-1]
-  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
-  mixed = _rows(name, np.where(zero, 0.0, eps), **settings)
-  uniform = _rows(name, np.full(zero.shape, eps), **settings)
-  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
-  assert uniform.success.any()
-  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
-  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
-                             atol=1e-6)
+@pytest.mark.parametrize("attack,settings,epsilons", ROW_SETTINGS)
+def test_each_example_gets_its_own_radius(attack, settings, epsilons):
+  mixed, uniform = check_each_example_gets_its_own_radius(
+      attack, epsilons[-1], **settings)
   if "restarts" not in settings:  # Then nothing depends on the radius.
     np.testing.assert_array_equal(mixed.min_norm, uniform.min_norm)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from attack_fixtures import L2, LINF, check_in_ball, digits
+from attack_fixtures import check_broadcast_is_bit_identical
+from attack_fixtures import check_each_example_gets_its_own_radius
 from jaxaudit.attacks import apgd, square
 from jaxaudit.errors import ParameterError
 
@@ -152,42 +154,15 @@ def test_bad_parameters(name, value):
   assert error.value.parameter == name
 
 
-PER_ROW = 8  # Examples in the per-example radius tests.
-
-
-@functools.cache
-def _rows_fn(norm: str, **hyperparameters):
-  model, params, _, _, _ = digits()
-  return jax.jit(functools.partial(square.square, model.logits_fn(params),
-                                   norm=norm, **hyperparameters))
-
-
-def _rows(norm: str, epsilons, **hyperparameters):
-  """Square on the first PER_ROW digits at `epsilons` ([E] or [E, B])."""
-  _, _, images, labels, keys = digits()
-  result = _rows_fn(norm, **hyperparameters)(
-      images[:PER_ROW], labels[:PER_ROW], jnp.asarray(epsilons, jnp.float32),
-      keys[:PER_ROW])
-  return jax.tree.map(np.asarray, result)
-
-
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_radii_per_example_broadcast_is_bit_identical(norm):
-  epsilons = np.asarray((LINF if norm == "linf" else L2)[-2:], np.float32)
-  uniform = _rows(norm, epsilons, queries=30)
-  rows = _rows(norm, np.repeat(epsilons[:, None], PER_ROW, 1), queries=30)
-  for field, ours, theirs in zip(uniform._fields, rows, uniform):
-    np.testing.assert_array_equal(ours, theirs, err_msg=field)
+  check_broadcast_is_bit_identical(square.square,
+                                   (LINF if norm == "linf" else L2)[-2:],
+                                   norm=norm, queries=30)
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_each_example_gets_its_own_radius(norm):
-  eps = (LINF if norm == "linf" else L2)[-1]
-  zero = np.stack([np.arange(PER_ROW) % 2 == 0, np.arange(PER_ROW) % 2 == 1])
-  mixed = _rows(norm, np.where(zero, 0.0, eps), queries=30)
-  uniform = _rows(norm, np.full(zero.shape, eps), queries=30)
-  assert not mixed.success[zero].any() and (mixed.norm[zero] == 0).all()
-  assert uniform.success.any()
-  np.testing.assert_array_equal(mixed.success[~zero], uniform.success[~zero])
-  np.testing.assert_allclose(mixed.clipped[~zero], uniform.clipped[~zero],
-                             atol=1e-6)
+  check_each_example_gets_its_own_radius(
+      square.square, (LINF if norm == "linf" else L2)[-1], norm=norm,
+      queries=30)

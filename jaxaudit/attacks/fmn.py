@@ -137,9 +137,10 @@ def fmn(logits_fn: common.LogitsFn, images: jax.Array, labels: jax.Array,
   init = _State(jnp.zeros_like(images), jnp.full((batch,), jnp.inf),
                 jnp.zeros_like(images), jnp.full((batch,), jnp.inf),
                 jnp.zeros((batch,), bool))
-  best = jax.lax.fori_loop(0, steps, body, init).best
-  return common.score_minimal(logits_fn, images, labels, images + best,
-                              epsilons, norm)
+  final = jax.lax.fori_loop(0, steps, body, init)
+  # The best iterate was found adversarial where it was evaluated.
+  return common.score_minimal(logits_fn, images, labels, images + final.best,
+                              epsilons, norm, min_norm=final.best_norm)
 
 
 fmn_linf = functools.partial(fmn, norm="linf")

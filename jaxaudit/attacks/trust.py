@@ -3,8 +3,9 @@
 Signs that an attack is broken or the model masks its gradients, each a
 warning with its numbers: adversarials outside their ball; robust accuracy
 above clean or rising with epsilon; PGD weaker than FGSM; no label flipped at
-the largest epsilon; a minimal-norm curve above a fixed-epsilon attack; the
-black-box Square finding adversarials the white-box attacks missed; input
+the largest epsilon; a minimal-norm curve above a fixed-epsilon attack; a
+minimal-norm attack finding fewer or larger adversarials than another of its
+norm (one of them has not converged); the black-box Square finding adversarials the white-box attacks missed; input
 gradients that are exactly zero; outputs that look like probabilities rather
 than logits; a model whose outputs change between two evaluations.
 """
@@ -131,6 +132,48 @@ def attack_warnings(summary: dict, results: dict, tolerance: float,
         warnings.append(f"pgd_linf weaker than fgsm at {eps_label} "
                         f"({pgd_acc:.3f} > {fgsm_acc:.3f}): possible gradient "
                         "masking")
+  return warnings
+
+
+MEDIAN_SLACK = 0.10  # Relative excess of a minimal-norm median that warns.
+
+
+def minimal_norm_warnings(min_norms: dict[str, tuple[str, np.ndarray]],
+                          rows: np.ndarray) -> list[str]:
+  """Minimal-norm attacks of one norm checked against each other: each
+  should find an adversarial for every image another finds one for, with a
+  median perturbation no more than `MEDIAN_SLACK` larger (over the images
+  both found). Fewer or larger ones overstate robustness: the attack stopped
+  before converging (more steps or binary-search steps), or, like DeepFool's
+  linearisation, does not reach the smallest adversarial.
+
+  Args:
+    min_norms: per minimal-norm attack, (norm, float [N] smallest
+      perturbation found: inf where none, NaN where misclassified before).
+    rows: bool [N] the labelled, clean-correct examples.
+  """
+  warnings = []
+  for name, (norm, values) in min_norms.items():
+    found = rows & np.isfinite(values)
+    for other, (other_norm, other_values) in min_norms.items():
+      if other == name or other_norm != norm:
+        continue
+      other_found = rows & np.isfinite(other_values)
+      if found.sum() < other_found.sum():
+        warnings.append(
+            f"{name} found adversarials for {int(found.sum())} of "
+            f"{int(rows.sum())} images, {other} for "
+            f"{int(other_found.sum())} ({norm}): {name} has not converged "
+            "(more steps)")
+      both = found & other_found
+      if both.any():
+        ratio = float(np.median(values[both]) / np.median(other_values[both]))
+        if ratio > 1 + MEDIAN_SLACK:
+          warnings.append(
+              f"{name}'s median minimal perturbation is {ratio:.2f}x "
+              f"{other}'s (over the {int(both.sum())} images both fooled, "
+              f"{norm}): {name} did not find the smallest adversarials "
+              f"({other}'s are the tighter bound)")
   return warnings
 
 

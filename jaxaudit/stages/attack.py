@@ -61,7 +61,7 @@ def default_config() -> ml_collections.ConfigDict:
       # files or folders from python -m jaxaudit.annotate's page), scored
       # into a finished run: jaxaudit.study_inputs.
       "judgements": "",
-      "attacks": "fgsm,pgd_linf,deepfool,cw_l2",
+      "attacks": "fgsm,pgd_linf,deepfool,fmn_l2",
       "batch_size": 0,  # 0 = config.batch_size.
       # Its largest epsilon fills the gallery (the first attack that keeps
       # adversarials if it is not among config.attack.attacks).
@@ -294,6 +294,9 @@ def run(ctx: StageContext) -> StageOutput:
   summary["warnings"] = (
       trust.attack_warnings(summary, results, ctx.config.attack.tolerance,
                             curves)
+      + trust.minimal_norm_warnings(
+          {name: (results[name]["norm_type"], results[name]["min_norm"])
+           for name in curves}, ex.labelled & ex.correct)
       + warnings + _trust_probe(ctx, ex.attack_labels))
   sections = report.sections(summary, results, list(results),
                              *_gallery(ctx, results, ex.gathered, artifacts))

@@ -18,14 +18,16 @@ Artifacts: `explain.map.<method>` [N, S, S] and `explain.adversarial_map.
 
 from __future__ import annotations
 
+from typing import Callable
 import zlib
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxaudit import sharding
+from jaxaudit import compile_count, sharding
 from jaxaudit.artifacts import ArtifactSpec, Contract, Need
 from jaxaudit.data.pixels import to_uint8, unit_images
 from jaxaudit.errors import ConfigError
@@ -123,61 +125,114 @@ def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
   return Contract(consumes=tuple(consumes), produces=tuple(produces))
 
 
-def _step(ctx: StageContext, method: AttributionFn | None, clean: bool):
-  """A pure `(state, batch) -> per-example outputs` for the executor.
-
-  `method=None` ranks pixels at random (the faithfulness reference). Clean
-  images also get deletion / insertion curves.
-  """
-  model, cfg = ctx.model, ctx.config.explain
-  faith = cfg.faithfulness
+def _method_step(ctx: StageContext, method: AttributionFn):
+  """A pure `(state, batch) -> {map [B, S, S], scalars [B]}` for the
+  executor: one method's attributions of the batch's targets. The same step
+  serves clean images and adversarials (one compile for both)."""
+  model = ctx.model
 
   def step(state, batch):
-    params, method_rng, faith_rng = state
-    images = unit_images(batch["image"])
-    logits_fn = model.logits_fn(params)
-    if cfg.target < 0:
-      targets = jnp.argmax(logits_fn(images), -1)
-    else:
-      targets = jnp.full(images.shape[:1], cfg.target)
-    keys = example_keys(method_rng, batch["id"])
-    out = {"target": targets}
-    if method is None:
-      maps = faithfulness.random_scores(keys, images.shape[1:3])
-    else:
-      attribution = method(logits_fn, images, targets, keys)
-      maps = pixel_map(attribution.attributions)
-      out.update(attribution.scalars, map=maps)
-    if clean:
-      faith_keys = example_keys(faith_rng, batch["id"])
-      deletion_base, insertion_base = (
-          baselines_lib.make_baseline(faith[f], images, faith_keys,
-                                      cfg.blur_sigma, f"faithfulness.{f}")
-          for f in ("deletion_baseline", "insertion_baseline"))
-      curves = faithfulness.deletion_insertion(
-          logits_fn, images, faithfulness.pixel_ranks(maps), targets,
-          deletion_base, insertion_base, faith.steps)
-      out.update(deletion=curves.deletion, insertion=curves.insertion)
-    return out
+    params, rng = state
+    attribution = method(model.logits_fn(params), unit_images(batch["image"]),
+                         batch["target"], example_keys(rng, batch["id"]))
+    return dict(attribution.scalars, map=pixel_map(attribution.attributions))
 
   return step
 
 
-def _attribute(ctx: StageContext, name: str, method: AttributionFn | None,
-               images, clean: bool = True) -> dict:
-  """One method (or the random order) over the local examples' `images`."""
-  rng = jax.random.fold_in(ctx.rng, zlib.crc32(name.encode()))
-  state = (ctx.params, rng, jax.random.fold_in(ctx.rng, 0))
-  inputs = {"image": images, "id": ctx.data.ids.astype(np.int32)}
-  with config_field("config.explain"):
-    out = ctx.executor.run(name, _step(ctx, method, clean), state, inputs,
-                           batch_size=ctx.batch_size, keep_on_disk=("map",))
-  if clean:
-    out["deletion_auc"] = np.asarray(
-        faithfulness.area_under_curve(out["deletion"]))
-    out["insertion_auc"] = np.asarray(
-        faithfulness.area_under_curve(out["insertion"]))
+def _faithfulness_step(ctx: StageContext, num_methods: int):
+  """A pure step drawing the deletion and insertion curves [B, M + 1, K + 1]
+  of the M methods' maps (inputs `map_0`..) and of a random pixel order (the
+  last), all in one compiled program (a `lax.map` over the orders)."""
+  model, cfg = ctx.model, ctx.config.explain
+  faith = cfg.faithfulness
+
+  def step(state, batch):
+    params, random_rng, faith_rng = state
+    images = unit_images(batch["image"])
+    logits_fn = model.logits_fn(params)
+    random_maps = faithfulness.random_scores(
+        example_keys(random_rng, batch["id"]), images.shape[1:3])
+    maps = jnp.stack([batch[f"map_{k}"] for k in range(num_methods)]
+                     + [random_maps])
+    faith_keys = example_keys(faith_rng, batch["id"])
+    deletion_base, insertion_base = (
+        baselines_lib.make_baseline(faith[f], images, faith_keys,
+                                    cfg.blur_sigma, f"faithfulness.{f}")
+        for f in ("deletion_baseline", "insertion_baseline"))
+    curves = jax.lax.map(
+        lambda m: faithfulness.deletion_insertion(
+            logits_fn, images, faithfulness.pixel_ranks(m), batch["target"],
+            deletion_base, insertion_base, faith.steps), maps)
+    return {"deletion": jnp.moveaxis(curves.deletion, 0, 1),
+            "insertion": jnp.moveaxis(curves.insertion, 0, 1)}
+
+  return step
+
+
+def _method_rng(ctx: StageContext, name: str) -> jax.Array:
+  return jax.random.fold_in(ctx.rng, zlib.crc32(name.encode()))
+
+
+def _targets(ctx: StageContext, adversarials=None) -> np.ndarray:
+  """int [n] the class each example's maps explain: `config.explain.target`,
+  else the model's prediction on the clean images (the evaluate stage's) or
+  on `adversarials` [n, S, S, 3]."""
+  cfg, n = ctx.config.explain, len(ctx.data.ids)
+  if cfg.target >= 0:
+    return np.full(n, cfg.target, np.int32)
+  if adversarials is None:
+    return ctx.artifacts["evaluate.prediction"].astype(np.int32)
+  model = ctx.model
+
+  def step(params, batch):
+    logits = model.logits_fn(params)(unit_images(batch["image"]))
+    return {"target": jnp.argmax(logits, -1).astype(jnp.int32)}
+
+  return ctx.executor.run("adversarial_targets", step, ctx.params,
+                          {"image": adversarials},
+                          batch_size=ctx.batch_size)["target"]
+
+
+def _timed(timing: dict, name: str, run: Callable[[], dict]) -> dict:
+  """`run()`, its compilations and seconds logged and put in `timing`."""
+  with compile_count.counting() as stats, config_field("config.explain"):
+    out = run()
+  logging.info("explain %s: %s", name, stats.line())
+  timing[name] = stats.as_dict()
   return out
+
+
+def _attribute(ctx: StageContext, name: str, step, images,
+               targets: np.ndarray, timing: dict) -> dict:
+  """One method's maps and scalars over the local examples' `images`."""
+  inputs = {"image": images, "id": ctx.data.ids.astype(np.int32),
+            "target": targets}
+  out = _timed(timing, name, lambda: ctx.executor.run(
+      name, step, (ctx.params, _method_rng(ctx, name)), inputs,
+      batch_size=ctx.batch_size, keep_on_disk=("map",)))
+  out["target"] = targets
+  return out
+
+
+def _faithfulness(ctx: StageContext, results: dict, names: list[str],
+                  targets: np.ndarray, timing: dict) -> None:
+  """Deletion / insertion curves and their AUCs into `results[name]` for
+  every method and the random order (`RANDOM`)."""
+  inputs = {"image": ctx.data.images, "id": ctx.data.ids.astype(np.int32),
+            "target": targets,
+            **{f"map_{k}": results[n]["map"] for k, n in enumerate(names)}}
+  state = (ctx.params, _method_rng(ctx, RANDOM),
+           jax.random.fold_in(ctx.rng, 0))
+  out = _timed(timing, "faithfulness", lambda: ctx.executor.run(
+      "faithfulness", _faithfulness_step(ctx, len(names)), state, inputs,
+      batch_size=ctx.batch_size))
+  results[RANDOM] = {"target": targets}
+  for k, name in enumerate(names + [RANDOM]):
+    for curve in ("deletion", "insertion"):
+      results[name][curve] = out[curve][:, k]
+      results[name][f"{curve}_auc"] = np.asarray(
+          faithfulness.area_under_curve(out[curve][:, k]))
 
 
 def _neighbours(ctx: StageContext, features: np.ndarray,
@@ -213,16 +268,21 @@ def run(ctx: StageContext) -> StageOutput:
   """Explains every example; see the module docstring."""
   cfg = ctx.config.explain
   names, adversarial_names = _methods(ctx.config)
-  results = {name: _attribute(ctx, name, METHODS.get(name)(cfg),
-                              ctx.data.images) for name in names}
-  results[RANDOM] = _attribute(ctx, RANDOM, None, ctx.data.images)
+  steps = {name: _method_step(ctx, METHODS.get(name)(cfg))
+           for name in dict.fromkeys(names + adversarial_names)}
+  targets, timing = _targets(ctx), {}
+  results = {name: _attribute(ctx, name, steps[name], ctx.data.images, targets,
+                              timing)
+             for name in names}
+  _faithfulness(ctx, results, names, targets, timing)
   adversarials = ctx.artifacts.get(
       f"attack.adversarial.{cfg.adversarial_attack}")
-  if adversarials is not None:
+  if adversarials is not None and adversarial_names:
+    adversarial_targets = _targets(ctx, adversarials)
     for name in adversarial_names:
       results[f"adversarial_{name}"] = _attribute(
-          ctx, f"adversarial_{name}", METHODS.get(name)(cfg), adversarials,
-          clean=False)
+          ctx, f"adversarial_{name}", steps[name], adversarials,
+          adversarial_targets, timing)
   records = {"id": ctx.data.ids, "target": results[RANDOM]["target"]}
   for name, out in results.items():
     for key, value in out.items():
@@ -243,6 +303,7 @@ def run(ctx: StageContext) -> StageOutput:
             for key in ("deletion", "insertion") if key in out}
   gathered = ctx.executor.gather(dict(records, **curves, **forward))
   summary = _summary(gathered, list(results))
+  summary["timing"] = {"methods": timing}
   if notes:
     summary["notes"] = notes
   shown = report.gallery_ids(gathered, cfg.gallery_size)

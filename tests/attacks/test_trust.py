@@ -97,3 +97,21 @@ def test_model_probe_on_a_real_model_and_its_masked_variants():
   change = np.abs(healthy["logits"] - 1.01 * healthy["logits"]).max(-1)
   assert any("not deterministic" in w for w in trust.model_warnings(
       healthy["zero_gradient"], healthy["probability_like"], change, scale))
+
+
+def test_minimal_norm_attacks_that_stop_early_warn():
+  rows = np.array([True, True, True, True, False])
+  deepfool = np.array([0.2, 0.3, 0.4, 0.5, np.nan])
+  fmn = np.array([0.21, 0.29, 0.41, 0.5, np.nan])
+  assert trust.minimal_norm_warnings(
+      {"deepfool": ("l2", deepfool), "fmn_l2": ("l2", fmn)}, rows) == []
+  cw = np.array([0.3, 0.45, np.inf, np.inf, np.nan])
+  warnings = trust.minimal_norm_warnings(
+      {"deepfool": ("l2", deepfool), "cw_l2": ("l2", cw),
+       "fmn_linf": ("linf", np.full(5, np.inf))}, rows)
+  assert warnings == [
+      "cw_l2 found adversarials for 2 of 4 images, deepfool for 4 (l2): "
+      "cw_l2 has not converged (more steps)",
+      "cw_l2's median minimal perturbation is 1.50x deepfool's (over the 2 "
+      "images both fooled, l2): cw_l2 did not find the smallest adversarials "
+      "(deepfool's are the tighter bound)"]

@@ -53,9 +53,10 @@ _ADVERSARIAL = runners.ADVERSARIAL
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Small enough for EfficientNet-Lite0 on a CPU (its input gradient costs
-  ~0.3 s per image there); `configs/*_attack.py` hold the full sweeps. One
-  section per registered attack, with its entry's defaults."""
+  """Small enough for EfficientNet-Lite0 on a 2-core CPU (its input gradient
+  costs about 0.04 s per image there, a compile about 10 s);
+  `configs/*_attack.py` hold the full sweeps. One section per registered
+  attack, with its entry's defaults."""
   return ml_collections.ConfigDict({
       # People's judgements of the study's adversarial tasks (comma-separated
       # files or folders from python -m jaxaudit.annotate's page), scored

@@ -9,6 +9,7 @@ own function (`pytest -m crosscheck`; needs the `crosscheck` extra).
 import functools
 
 import ml_collections
+import numpy as np
 import pytest
 
 from benchmarks import peer_references as refs
@@ -69,3 +70,9 @@ def cifar_inputs(record: dict, count: int):
   check_hashes(record, refs.sha256_inputs(images, labels),
                refs.sha256_file(require_shared(refs.CIFAR_WEIGHTS)))
   return images, labels
+
+
+def robust_accuracies(record: dict, epsilons) -> list[float]:
+  """The peer's robust accuracy at each epsilon, checking the epsilons."""
+  assert [r["epsilon"] for r in record["results"]] == list(epsilons)
+  return [float(np.mean(r["robust"])) for r in record["results"]]

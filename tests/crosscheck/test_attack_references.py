@@ -1,7 +1,8 @@
 """jaxaudit's attacks against torchattacks and Foolbox 3 on identical weights and
-CIFAR-10 test images: PGD-L-inf, APGD-CE and standard AutoAttack (through the
-attack stage) robust accuracy, DeepFool and C&W minimal L2 perturbations (the
-peers' side recorded in tests/references/)."""
+CIFAR-10 test images: PGD-L-inf and APGD-CE robust accuracy, DeepFool and C&W
+minimal L2 perturbations (the peers' side recorded in tests/references/;
+standard AutoAttack in test_autoattack_torchattacks.py, a file of its own so
+the test workers share the slow cross-checks)."""
 
 import functools
 
@@ -11,21 +12,14 @@ import numpy as np
 import pytest
 
 from benchmarks import peer_references as refs
-from jaxaudit import compile_options, job_config, pipeline, sharding
+from jaxaudit import compile_options, sharding
 from jaxaudit.attacks import apgd, cw, deepfool, pgd
-from reference_fixtures import SOURCES, cifar_inputs, cifar_model, reference
+from reference_fixtures import (SOURCES, cifar_inputs, cifar_model, reference,
+                                robust_accuracies)
 
 PGD_EPSILONS = (0.5 / 255, 1 / 255)
 APGD_EPSILONS = {"linf": (1 / 255, 2 / 255), "l2": (0.1, 0.25)}
-# The same radii in the attack stage's units (L-inf in 1/255 pixel steps).
-STAGE_EPSILONS = {"linf": (1.0, 2.0), "l2": (0.1, 0.25)}
 FOOLBOX_IMAGES = 100
-
-
-def _robust_accuracies(record: dict, epsilons) -> list[float]:
-  """The peer's robust accuracy at each epsilon, checking the epsilons."""
-  assert [r["epsilon"] for r in record["results"]] == list(epsilons)
-  return [float(np.mean(r["robust"])) for r in record["results"]]
 
 
 @SOURCES
@@ -38,7 +32,7 @@ def test_pgd_linf_matches_torchattacks(source):
       pgd.pgd_linf, model.logits_fn(params), steps=10, rel_stepsize=0.25,
       random_start=False))
   for eps, theirs in zip(PGD_EPSILONS,
-                         _robust_accuracies(record, PGD_EPSILONS)):
+                         robust_accuracies(record, PGD_EPSILONS)):
     ours = attack(jnp.asarray(images), jnp.asarray(labels, jnp.int32),
                   jnp.asarray([eps]), keys)
     ours = float((np.asarray(ours.adv_class[0]) == labels).mean())
@@ -58,31 +52,7 @@ def test_apgd_ce_robust_accuracy_matches_torchattacks(source, norm):
           jnp.asarray(images), jnp.asarray(labels, jnp.int32),
           jnp.asarray(APGD_EPSILONS[norm], jnp.float32), keys)
   ours = (np.asarray(ours.adv_class) == labels[None]).mean(axis=1)
-  theirs = _robust_accuracies(record, APGD_EPSILONS[norm])
-  for eps, mine, their in zip(APGD_EPSILONS[norm], ours, theirs):
-    assert abs(mine - their) <= 0.01 + 1e-9, (norm, eps, mine, their)
-
-
-@pytest.mark.slow
-@SOURCES
-@pytest.mark.parametrize("norm", ["linf", "l2"])
-def test_autoattack_stage_matches_torchattacks(tmp_path, source, norm):
-  """Standard AutoAttack robust accuracy from the attack stage, on 200 shared
-  CIFAR test images, within 1 point of torchattacks' composition with the
-  paper's settings (`benchmarks.torch_peers`) on the same weights."""
-  record = reference(f"torchattacks_autoattack_{norm}", source)
-  cifar_inputs(record, 200)  # What the stage reads from the same file.
-  config = job_config.cifar10_config(folder=refs.CIFAR_DIR)
-  config.stages = "evaluate,attack"
-  config.data.num_examples = 200
-  config.batch_size = 100
-  config.attack.attacks = "autoattack"
-  config.attack.autoattack.epsilons = STAGE_EPSILONS[norm]
-  config.attack.autoattack.norm = norm
-  summary = pipeline.run(config, str(tmp_path))["attack"]
-  ours = list(summary["robust_accuracy"]["autoattack"].values())
-  theirs = _robust_accuracies(record, APGD_EPSILONS[norm])
-  assert len(ours) == len(theirs)
+  theirs = robust_accuracies(record, APGD_EPSILONS[norm])
   for eps, mine, their in zip(APGD_EPSILONS[norm], ours, theirs):
     assert abs(mine - their) <= 0.01 + 1e-9, (norm, eps, mine, their)
 

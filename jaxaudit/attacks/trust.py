@@ -5,9 +5,9 @@ warning with its numbers: adversarials outside their ball; robust accuracy
 above clean or rising with epsilon; PGD weaker than FGSM; no label flipped at
 the largest epsilon; a minimal-norm curve above a fixed-epsilon attack; a
 minimal-norm attack finding fewer or larger adversarials than another of its
-norm (one of them has not converged); the black-box Square finding adversarials the white-box attacks missed; input
-gradients that are exactly zero; outputs that look like probabilities rather
-than logits; a model whose outputs change between two evaluations.
+norm; the black-box Square finding adversarials the white-box attacks missed;
+input gradients that are exactly zero; outputs that look like probabilities
+rather than logits; a model whose outputs change between two evaluations.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ from jaxaudit.sharding import example_keys
 
 ADVERSARIAL = "adversarial"
 # A composition's batches: the stage's batch size divided by one of these
-# (the smallest shape that holds what is left), so few shapes compile and
-# the last sub-attacks do not pay for a full batch of padding.
-REBATCH_DIVISORS = (1, 4, 16)
+# powers of two (the smallest shape that holds what is left), so a sub-attack
+# compiles one shape and pads its rows at most two-fold.
+REBATCH_DIVISORS = (1, 2, 4, 8, 16, 32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,13 +51,14 @@ def _composition_tables(summary: dict) -> list[rs.Item]:
   return items
 
 
-def _timing_table(summary: dict) -> list[rs.Item]:
+def _timing_table(summary: dict) -> rs.Table:
   """Compilations and seconds per attack (and sub-attack)."""
-  rows = []
-  for name, timing in summary["timing"]["attacks"].items():
-    for sub, fields in timing.get("sub_attacks", {"": timing}).items():
-      rows.append({"attack": f"{name} {sub}".strip(), **fields})
-  return [rs.Table(rows, title="Compilations and seconds per attack")]
+  timings = {
+      f"{name} {sub}".strip(): fields
+      for name, timing in summary["timing"]["attacks"].items()
+      for sub, fields in timing.get("sub_attacks", {"": timing}).items()}
+  return rs.timing_table(timings, "attack",
+                         "Compilations and seconds per attack")
 
 
 def sections(summary: dict, results: dict, names: list[str],
@@ -103,7 +104,7 @@ def sections(summary: dict, results: dict, names: list[str],
                          + "; ".join(summary["warnings"])))
   if gallery:
     items.append(rs.Gallery(gallery_title, gallery))
-  items.extend(_timing_table(summary))
+  items.append(_timing_table(summary))
   return [rs.Section("Adversarial robustness", items)]
 
 

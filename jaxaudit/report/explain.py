@@ -167,7 +167,6 @@ def sections(gathered: dict, maps: dict, summary: dict, class_names,
   items += _neighbours(images, gathered, maps["id"], class_names, fetch)
   methods = summary.get("timing", {}).get("methods", {})
   if methods:
-    items.append(rs.Table([{"computation": name, **fields}
-                           for name, fields in methods.items()],
-                          title="Compilations and seconds per method"))
+    items.append(rs.timing_table(methods, "computation",
+                                 "Compilations and seconds per method"))
   return [rs.Section("Explanations", items)]

@@ -64,6 +64,15 @@ class Gallery:
 Item = Union[Text, Link, Table, Plot, Gallery]
 
 
+def timing_table(timings: dict[str, dict[str, Any]], column: str,
+                 title: str) -> Table:
+  """One row per timed computation: its name under `column`, then its
+  fields (compilations, compile and run seconds) as a stage summary holds
+  them."""
+  return Table([{column: name, **fields} for name, fields in timings.items()],
+               title=title)
+
+
 @dataclasses.dataclass
 class Section:
   title: str

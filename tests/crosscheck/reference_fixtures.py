@@ -17,6 +17,8 @@ from conftest import require_shared
 from jaxaudit.models import load_model
 from jaxaudit.models.classifier import Classifier, Params
 
+# The radii ([0, 1] pixel units) of torchattacks' APGD and AutoAttack records.
+APGD_EPSILONS = {"linf": (1 / 255, 2 / 255), "l2": (0.1, 0.25)}
 SOURCES = pytest.mark.parametrize(
     "source", ["recorded", pytest.param("live", marks=pytest.mark.crosscheck)])
 # Reference name prefix -> the module its live run needs.
@@ -76,3 +78,8 @@ def robust_accuracies(record: dict, epsilons) -> list[float]:
   """The peer's robust accuracy at each epsilon, checking the epsilons."""
   assert [r["epsilon"] for r in record["results"]] == list(epsilons)
   return [float(np.mean(r["robust"])) for r in record["results"]]
+
+
+def stage_epsilon(norm: str, eps: float) -> float:
+  """A [0, 1]-pixel radius in the attack stage's units (L-inf in 1/255)."""
+  return round(eps * 255, 6) if norm == "linf" else eps

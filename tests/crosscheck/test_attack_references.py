@@ -14,11 +14,10 @@ import pytest
 from benchmarks import peer_references as refs
 from jaxaudit import compile_options, sharding
 from jaxaudit.attacks import apgd, cw, deepfool, pgd
-from reference_fixtures import (SOURCES, cifar_inputs, cifar_model, reference,
-                                robust_accuracies)
+from reference_fixtures import (APGD_EPSILONS, SOURCES, cifar_inputs,
+                                cifar_model, reference, robust_accuracies)
 
 PGD_EPSILONS = (0.5 / 255, 1 / 255)
-APGD_EPSILONS = {"linf": (1 / 255, 2 / 255), "l2": (0.1, 0.25)}
 FOOLBOX_IMAGES = 100
 
 

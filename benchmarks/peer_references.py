@@ -18,11 +18,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from jaxaudit.data.decode import decode_image
+from jaxaudit.models.classifier import Preprocessing
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCES_DIR = os.path.join(ROOT, "tests", "references")
 CIFAR_DIR = os.path.join(ROOT, "..", "shared", "data", "cifar10")
 CIFAR_WEIGHTS = os.path.join(CIFAR_DIR, "resnet20.th")
 CIFAR_IMAGES = os.path.join(CIFAR_DIR, "test_jpeg.npz")
+IMAGENET_SAMPLE = os.path.join(ROOT, "..", "shared", "data", "imagenet-sample")
 # torchvision ResNet layouts: (bottleneck, blocks per stage).
 RESNET_LAYOUTS = {18: (False, (2, 2, 2, 2)), 50: (True, (3, 4, 6, 3))}
 
@@ -38,6 +42,19 @@ def cifar_inputs(count: int) -> tuple[np.ndarray, np.ndarray]:
     images = (npz["images"][:count] / 255.0).astype(np.float32)
     labels = npz["labels"][:count].astype(np.int64)
   return images, labels
+
+
+def imagenet_inputs(count: int) -> np.ndarray:
+  """The first `count` shared ImageNet-sample photos (sorted by file name),
+  short side resized to 256 and centre-cropped to 224 by jaxaudit's decoder.
+
+  Returns:
+    uint8 [count, 224, 224, 3].
+  """
+  names = sorted(os.listdir(IMAGENET_SAMPLE))[:count]
+  prep = Preprocessing(image_size=224, resize_size=256)
+  return np.stack([decode_image(os.path.join(IMAGENET_SAMPLE, n), prep)
+                   for n in names])
 
 
 def sha256_arrays(*arrays: np.ndarray) -> str:

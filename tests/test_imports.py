@@ -8,7 +8,7 @@ from conftest import ROOT
 
 PACKAGE = os.path.join(ROOT, "jaxaudit")
 METHODS = ("attacks", "explain", "criticism", "sis", "taxonomy", "study",
-           "calibration", "comparison")
+           "calibration", "comparison", "corruptions")
 # Top-level modules above the stages (they wire jobs together).
 JOBS = ("main", "pipeline", "api", "job_config", "annotate", "study_inputs",
         "compare", "model_set")

@@ -66,79 +66,52 @@ class CorruptionSpec:
             for k, v in built.items()}
 
 
-def _same(fn: TableFn) -> dict[str, TableFn]:
-  """One table function for both parameter sets."""
-  return {"imagenet": fn, "cifar": fn}
-
-
-def _sets(imagenet: TableFn, cifar: TableFn) -> dict[str, TableFn]:
-  return {"imagenet": imagenet, "cifar": cifar}
+def _sets(imagenet: TableFn, cifar: TableFn | None = None
+          ) -> dict[str, TableFn]:
+  """The table functions of both parameter sets (one serves both unless
+  `cifar` is given)."""
+  return {"imagenet": imagenet, "cifar": cifar or imagenet}
 
 
 _P = functools.partial
-CORRUPTIONS: dict[str, CorruptionSpec] = {
-    "gaussian_noise": CorruptionSpec(
-        "jaxaudit.corruptions.noise:gaussian_noise", "noise", True,
-        _same(noise.params)),
-    "shot_noise": CorruptionSpec(
-        "jaxaudit.corruptions.noise:shot_noise", "noise", True,
-        _same(noise.params)),
-    "impulse_noise": CorruptionSpec(
-        "jaxaudit.corruptions.noise:impulse_noise", "noise", True,
-        _same(noise.params)),
-    "defocus_blur": CorruptionSpec(
-        "jaxaudit.corruptions.blur:defocus_blur", "blur", False,
-        _same(blur.defocus_params)),
-    "glass_blur": CorruptionSpec(
-        "jaxaudit.corruptions.blur:glass_blur", "blur", True,
-        _same(blur.glass_params)),
-    "motion_blur": CorruptionSpec(
-        "jaxaudit.corruptions.blur:motion_blur", "blur", True,
-        _same(blur.motion_params)),
-    "zoom_blur": CorruptionSpec(
-        "jaxaudit.corruptions.blur:zoom_blur", "blur", False,
-        _sets(_P(blur.zoom_params, centre_trim=False),
-              _P(blur.zoom_params, centre_trim=True))),
-    "snow": CorruptionSpec(
-        "jaxaudit.corruptions.weather:snow", "weather", True,
-        _sets(_P(weather.snow_params, centre_trim=False),
-              _P(weather.snow_params, centre_trim=True))),
-    "frost": CorruptionSpec(
-        "jaxaudit.corruptions.frost:frost", "weather", True,
-        _sets(_P(frost.frost_params, scaled=True),
-              _P(frost.frost_params, scaled=False)), shared=frost.SHARED),
-    "fog": CorruptionSpec(
-        "jaxaudit.corruptions.weather:fog", "weather", True,
-        _same(weather.fog_params)),
-    "brightness": CorruptionSpec(
-        "jaxaudit.corruptions.digital:brightness", "weather", False,
-        _same(digital.scale_params)),
-    "spatter": CorruptionSpec(
-        "jaxaudit.corruptions.weather:spatter", "extra", True,
-        _same(weather.spatter_params)),
-    "contrast": CorruptionSpec(
-        "jaxaudit.corruptions.digital:contrast", "digital", False,
-        _same(digital.scale_params)),
-    "elastic_transform": CorruptionSpec(
-        "jaxaudit.corruptions.digital:elastic_transform", "digital", True,
-        _sets(_P(digital.elastic_params, scaled=True),
-              _P(digital.elastic_params, scaled=False))),
-    "pixelate": CorruptionSpec(
-        "jaxaudit.corruptions.digital:pixelate", "digital", False,
-        _same(digital.pixelate_params)),
-    "jpeg_compression": CorruptionSpec(
-        "jaxaudit.corruptions.jpeg:jpeg_compression", "digital", False,
-        _same(jpeg.params)),
-    "speckle_noise": CorruptionSpec(
-        "jaxaudit.corruptions.noise:speckle_noise", "extra", True,
-        _same(noise.params)),
-    "gaussian_blur": CorruptionSpec(
-        "jaxaudit.corruptions.blur:gaussian_blur", "extra", False,
-        _same(blur.gaussian_params)),
-    "saturate": CorruptionSpec(
-        "jaxaudit.corruptions.digital:saturate", "extra", False,
-        _same(digital.saturate_params)),
+# name: (module, family, random, table functions[, shared tables]), in
+# ImageNet-C's order, then the four extra corruptions.
+_ENTRIES = {
+    "gaussian_noise": ("noise", "noise", True, _sets(noise.params)),
+    "shot_noise": ("noise", "noise", True, _sets(noise.params)),
+    "impulse_noise": ("noise", "noise", True, _sets(noise.params)),
+    "defocus_blur": ("blur", "blur", False, _sets(blur.defocus_params)),
+    "glass_blur": ("blur", "blur", True, _sets(blur.glass_params)),
+    "motion_blur": ("blur", "blur", True, _sets(blur.motion_params)),
+    "zoom_blur": ("blur", "blur", False, _sets(
+        _P(blur.zoom_params, centre_trim=False),
+        _P(blur.zoom_params, centre_trim=True))),
+    "snow": ("weather", "weather", True, _sets(
+        _P(weather.snow_params, centre_trim=False),
+        _P(weather.snow_params, centre_trim=True))),
+    "frost": ("frost", "weather", True, _sets(
+        _P(frost.frost_params, scaled=True),
+        _P(frost.frost_params, scaled=False)), frost.SHARED),
+    "fog": ("weather", "weather", True, _sets(weather.fog_params)),
+    "brightness": ("digital", "weather", False,
+                   _sets(digital.scale_params)),
+    "contrast": ("digital", "digital", False, _sets(digital.scale_params)),
+    "elastic_transform": ("digital", "digital", True, _sets(
+        _P(digital.elastic_params, scaled=True),
+        _P(digital.elastic_params, scaled=False))),
+    "pixelate": ("digital", "digital", False,
+                 _sets(digital.pixelate_params)),
+    "jpeg_compression": ("jpeg", "digital", False, _sets(jpeg.params)),
+    "speckle_noise": ("noise", "extra", True, _sets(noise.params)),
+    "gaussian_blur": ("blur", "extra", False, _sets(blur.gaussian_params)),
+    "spatter": ("weather", "extra", True, _sets(weather.spatter_params)),
+    "saturate": ("digital", "extra", False,
+                 _sets(digital.saturate_params)),
 }
+CORRUPTIONS: dict[str, CorruptionSpec] = {
+    name: CorruptionSpec(f"jaxaudit.corruptions.{entry[0]}:{name}",
+                         *entry[1:])
+    for name, entry in _ENTRIES.items()}
 
 
 def to_levels(images: jax.Array) -> jax.Array:

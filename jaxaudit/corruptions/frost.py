@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from jaxaudit.errors import ConfigError
+
 Params = Mapping[str, jax.Array]
 FOLDER = os.path.join(os.path.dirname(__file__), "frost_images")
 FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg",
@@ -86,8 +88,12 @@ def frost_params(rows: Sequence[tuple[float, float]], height: int,
       photos.append(_rescaled(np.asarray(photo.convert("RGB")), height,
                               width, scaled))
   if any(p.shape[0] < height or p.shape[1] < width for p in photos):
-    raise ValueError(f"frost: images of {height} x {width} are larger than "
-                     "the rescaled frost photographs")
+    smallest = min(photos, key=lambda p: p.shape[0] * p.shape[1]).shape[:2]
+    raise ConfigError(
+        f"frost: images of {height} x {width} do not fit in the frost "
+        f"photographs as the {'imagenet' if scaled else 'cifar'} parameters "
+        f"rescale them (the smallest is {smallest[0]} x {smallest[1]}); use "
+        "the imagenet parameters, which enlarge them to cover any image")
   tall = max(p.shape[0] for p in photos)
   wide = max(p.shape[1] for p in photos)
   table = np.asarray(rows, np.float32)

@@ -14,6 +14,7 @@ import skimage.data
 import skimage.transform
 
 from jaxaudit import compile_count
+from jaxaudit.errors import ConfigError
 from jaxaudit.corruptions import blur, spec, tables
 
 SIZES = {"cifar": 32, "imagenet": 64}
@@ -88,3 +89,8 @@ def test_glass_blur_shuffle_overwrites_like_the_references():
       int).reshape(-1, 3)}
   assert pixels <= originals
   assert 0.5 * len(originals) < len(pixels) < len(originals)
+
+
+def test_frost_too_small_for_the_image_names_the_parameter_set():
+  with pytest.raises(ConfigError, match="cifar parameters"):
+    spec.CORRUPTIONS["frost"].build("frost", "cifar", 224, 224)

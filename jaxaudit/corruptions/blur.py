@@ -23,18 +23,11 @@ Params = Mapping[str, jax.Array]
 TRUNCATE = 4.0
 
 
-def _stacked_taps(sigmas: Sequence[float]) -> np.ndarray:
-  """[5, 2R + 1] Gaussian taps, each zero-padded to the widest."""
-  radius = max(int(TRUNCATE * s + 0.5) for s in sigmas)
-  return np.stack([filters.gaussian_taps(s, TRUNCATE, radius)
-                   for s in sigmas])
-
-
 def gaussian_params(rows: Sequence[float], height: int, width: int
                     ) -> dict[str, np.ndarray]:
   """{"taps": float32 [5, K]} for sigma = each row."""
   del height, width
-  return {"taps": _stacked_taps(rows)}
+  return {"taps": filters.stacked_gaussian_taps(rows, TRUNCATE)}
 
 
 def gaussian_blur(images: jax.Array, keys: jax.Array, p: Params
@@ -185,7 +178,8 @@ def glass_params(rows: Sequence[tuple[float, int, int]], height: int,
   """{"taps" [5, K] (the Gaussian of sigma), "delta" int32 [5] (the largest
   shuffle distance), "iterations" int32 [5]}."""
   del height, width
-  return {"taps": _stacked_taps([r[0] for r in rows]),
+  return {"taps": filters.stacked_gaussian_taps([r[0] for r in rows],
+                                                TRUNCATE),
           "delta": np.asarray([r[1] for r in rows], np.int32),
           "iterations": np.asarray([r[2] for r in rows], np.int32)}
 

@@ -21,7 +21,8 @@ Params = Mapping[str, jax.Array]
 
 def scale_params(rows: Sequence[float], height: int, width: int
                  ) -> dict[str, np.ndarray]:
-  """Contrast and brightness: {"c": float32 [5]}."""
+  """One number per severity, {"c": float32 [5]}: the noise scales,
+  contrast and brightness."""
   del height, width
   return {"c": np.asarray(rows, np.float32)}
 
@@ -149,9 +150,8 @@ def elastic_params(rows: Sequence[Sequence[float]], height: int, width: int,
     jitter = table[:, 2].astype(np.float32)
   out = {"alpha": alpha, "spread": spread, "jitter": jitter}
   for axis, name in ((0, "taps_h"), (1, "taps_w")):
-    radius = max(int(ELASTIC_TRUNCATE * s[axis] + 0.5) for s in sigmas)
-    out[name] = np.stack([filters.gaussian_taps(s[axis], ELASTIC_TRUNCATE,
-                                                radius) for s in sigmas])
+    out[name] = filters.stacked_gaussian_taps([s[axis] for s in sigmas],
+                                              ELASTIC_TRUNCATE)
   return out
 
 

@@ -9,6 +9,8 @@ changes nothing, whatever the padding reads.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +32,14 @@ def gaussian_taps(sigma: float, truncate: float, radius: int = 0
   taps /= taps.sum()
   pad = max(radius - own, 0)
   return np.pad(taps, pad).astype(np.float32)
+
+
+def stacked_gaussian_taps(sigmas: Sequence[float], truncate: float
+                          ) -> np.ndarray:
+  """[S, 2R + 1] `gaussian_taps` for each sigma, all zero-padded to the
+  widest (one shape for every severity)."""
+  radius = max(int(truncate * s + 0.5) for s in sigmas)
+  return np.stack([gaussian_taps(s, truncate, radius) for s in sigmas])
 
 
 def separable(images: jax.Array, taps_h: jax.Array, taps_w: jax.Array,

@@ -2,27 +2,20 @@
 pixel value drawn anew, from the image's own key.
 
 Every function maps images [B, H, W, 3] float32 in [0, 1], keys [B] and its
-severity's parameters (`p`, from `params`) to corrupted images [B, H, W, 3]
-in [0, 1]. The draws follow the reference's distributions (NumPy's normal
-and Poisson, scikit-image's salt-and-pepper), not its bits.
+severity's scale (`p["c"]`, from `digital.scale_params`) to corrupted
+images [B, H, W, 3] in [0, 1]. The draws follow the reference's
+distributions (NumPy's normal and Poisson, scikit-image's salt-and-pepper),
+not its bits.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 Params = Mapping[str, jax.Array]
-
-
-def params(rows: Sequence[float], height: int, width: int
-           ) -> dict[str, np.ndarray]:
-  """The five severities' scales: {"c": float32 [5]}."""
-  del height, width
-  return {"c": np.asarray(rows, np.float32)}
 
 
 def _normal(keys: jax.Array, shape: tuple[int, ...]) -> jax.Array:

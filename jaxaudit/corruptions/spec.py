@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxaudit.corruptions import (blur, digital, frost, jpeg, noise, tables,
+from jaxaudit.corruptions import (blur, digital, frost, jpeg, tables,
                                   weather)
 from jaxaudit.registry import import_target
 
@@ -77,9 +77,9 @@ _P = functools.partial
 # name: (module, family, random, table functions[, shared tables]), in
 # ImageNet-C's order, then the four extra corruptions.
 _ENTRIES = {
-    "gaussian_noise": ("noise", "noise", True, _sets(noise.params)),
-    "shot_noise": ("noise", "noise", True, _sets(noise.params)),
-    "impulse_noise": ("noise", "noise", True, _sets(noise.params)),
+    "gaussian_noise": ("noise", "noise", True, _sets(digital.scale_params)),
+    "shot_noise": ("noise", "noise", True, _sets(digital.scale_params)),
+    "impulse_noise": ("noise", "noise", True, _sets(digital.scale_params)),
     "defocus_blur": ("blur", "blur", False, _sets(blur.defocus_params)),
     "glass_blur": ("blur", "blur", True, _sets(blur.glass_params)),
     "motion_blur": ("blur", "blur", True, _sets(blur.motion_params)),
@@ -102,7 +102,7 @@ _ENTRIES = {
     "pixelate": ("digital", "digital", False,
                  _sets(digital.pixelate_params)),
     "jpeg_compression": ("jpeg", "digital", False, _sets(jpeg.params)),
-    "speckle_noise": ("noise", "extra", True, _sets(noise.params)),
+    "speckle_noise": ("noise", "extra", True, _sets(digital.scale_params)),
     "gaussian_blur": ("blur", "extra", False, _sets(blur.gaussian_params)),
     "spatter": ("weather", "extra", True, _sets(weather.spatter_params)),
     "saturate": ("digital", "extra", False,

@@ -131,20 +131,14 @@ def spatter_params(rows: Sequence[Sequence[float]], height: int, width: int
   del height, width
   table = np.asarray(rows, np.float64)
   mud = table[:, 5] > 0
-  liquid = [filters.gaussian_taps(s, blur.TRUNCATE, 0) for s in table[:, 2]]
-  radius = max(len(t) for t in liquid) // 2
   mud_sigmas = np.where(mud, table[:, 4], 0.0)
-  mud_radius = max(int(blur.TRUNCATE * s + 0.5) for s in mud_sigmas)
   return {
       "mean": table[:, 0].astype(np.float32),
       "spread": table[:, 1].astype(np.float32),
-      "taps": np.stack([filters.gaussian_taps(s, blur.TRUNCATE, radius)
-                        for s in table[:, 2]]),
+      "taps": filters.stacked_gaussian_taps(table[:, 2], blur.TRUNCATE),
       "threshold": table[:, 3].astype(np.float32),
       "strength": np.where(mud, 0.0, table[:, 4]).astype(np.float32),
-      "mud_taps": np.stack([filters.gaussian_taps(s, blur.TRUNCATE,
-                                                  mud_radius)
-                            for s in mud_sigmas]),
+      "mud_taps": filters.stacked_gaussian_taps(mud_sigmas, blur.TRUNCATE),
       "mud": mud.astype(np.float32)}
 
 

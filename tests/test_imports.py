@@ -70,3 +70,15 @@ def test_imports_run_one_way_and_stages_import_no_stage():
                                                  "jaxaudit.stages.base")):
         problems.append(f"stage {module} imports stage {target}")
   assert not problems, "\n".join(sorted(problems))
+
+
+def test_test_modules_have_unique_basenames():
+  """The test folders are not packages, so pytest imports each test file by
+  its basename: two files of one name stop the whole suite at collection."""
+  seen = {}
+  for folder, _, names in os.walk(os.path.join(ROOT, "tests")):
+    for name in names:
+      if name.startswith("test_") and name.endswith(".py"):
+        seen.setdefault(name, []).append(os.path.relpath(
+            os.path.join(folder, name), ROOT))
+  assert not {k: v for k, v in seen.items() if len(v) > 1}

@@ -59,3 +59,22 @@ def test_two_processes_share_features_without_gathering_them(tmp_path):
                 .sort_values("id")["neighbours_predicted"].tolist()
                 for w in (multi, single)]
   assert [list(n) for n in neighbours[0]] == [list(n) for n in neighbours[1]]
+
+
+@pytest.mark.multiprocess
+def test_two_processes_corrupt_as_one(tmp_path):
+  """The shift stage's random corruptions draw from each image's id, not its
+  process or device: the same predictions and summary, uneven halves."""
+  args = ["--config=configs/digits.py", "--config.stages=evaluate,shift",
+          "--config.data.num_examples=77", "--config.batch_size=16",
+          "--config.resume.shard_size=24",
+          "--config.shift.corruptions=glass_blur,shot_noise,frost",
+          "--config.shift.severities=(2,5)"]
+  single, multi = _one_and_two_processes(tmp_path, args)
+  got, want = (json.loads((w / "summary.json").read_text())
+               for w in (multi, single))
+  assert got["shift"]["flip_rate"]["glass_blur"]["5"] > 0
+  assert_same_summary(got, want)
+  predictions = [pd.read_parquet(w / "records" / "shift").sort_values("id")
+                 ["frost_prediction"].tolist() for w in (multi, single)]
+  assert [list(p) for p in predictions[0]] == [list(p) for p in predictions[1]]

@@ -114,6 +114,57 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {
     for name, entry in _ENTRIES.items()}
 
 
+# Named selections of corruptions (`config.shift.corruptions`).
+GROUPS = {
+    "all": tuple(CORRUPTIONS),
+    "imagenet_c": tuple(n for n, c in CORRUPTIONS.items()
+                        if c.family != "extra"),
+    "extra": tuple(n for n, c in CORRUPTIONS.items() if c.family == "extra"),
+}
+
+
+def select(names: str) -> tuple[str, ...]:
+  """Comma-separated corruption names or `GROUPS` -> the corruptions, each
+  once, in the order given.
+
+  Raises:
+    ValueError: an unknown name (the message lists the valid ones).
+  """
+  out: list[str] = []
+  for name in filter(None, (n.strip() for n in names.split(","))):
+    if name not in GROUPS and name not in CORRUPTIONS:
+      raise ValueError(f"unknown corruption '{name}'; valid: "
+                       + ", ".join([*GROUPS, *CORRUPTIONS]))
+    out += [n for n in GROUPS.get(name, (name,)) if n not in out]
+  if not out:
+    raise ValueError("no corruption selected")
+  return tuple(out)
+
+
+def corrupt(entry: CorruptionSpec, built: Mapping[str, jax.Array],
+            images: jax.Array, keys: jax.Array, severities: jax.Array
+            ) -> jax.Array:
+  """One corruption at several severities, batched (no loop: a vmap).
+
+  Args:
+    entry: the corruption.
+    built: its tables (`CorruptionSpec.build`, as arrays).
+    images: float [B, H, W, 3] in [0, 1].
+    keys: [B] per-image keys; severity s draws from `fold_in(key, s)`, so
+      an image's corrupted version depends on its key and the severity only.
+    severities: int [S] in 1-5 (traced).
+
+  Returns:
+    float [S, B, H, W, 3] in [0, 1].
+  """
+
+  def one(severity):
+    folded = jax.vmap(jax.random.fold_in, (0, None))(keys, severity)
+    return entry.fn(images, folded, entry.at_severity(built, severity))
+
+  return jax.vmap(one)(severities)
+
+
 def to_levels(images: jax.Array) -> jax.Array:
   """Corrupted [0, 1] pixels -> uint8 as the references store them
   (`np.uint8(x * 255)`: rounded down)."""

@@ -5,7 +5,7 @@ and `run` (see `jaxaudit.stages.base`)."""
 from jaxaudit.registry import Registry
 
 STAGE_NAMES = ("evaluate", "mistakes", "attack", "explain", "criticism", "sis",
-               "retrain")
+               "retrain", "shift")
 
 STAGES = Registry("stage", "config.stages",
                   {name: f"jaxaudit.stages.{name}" for name in STAGE_NAMES})

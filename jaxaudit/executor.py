@@ -57,6 +57,20 @@ class Executor:
     self._steps: dict[Callable, Callable] = {}
     self._placed: dict[int, tuple[Any, Any]] = {}
 
+  def for_examples(self, ids: np.ndarray, name: str) -> "Executor":
+    """An executor of the same mesh and shard size over other examples (a
+    stage's second dataset, e.g. a natural shift set), its shards in the
+    subfolder `name` of this one's.
+
+    Args:
+      ids: int [m] this process's global ids in that dataset, sorted.
+      name: the subfolder (letters, digits, `_.-`).
+    """
+    if not _NAME.match(name):
+      raise ValueError(f"executor: folder name {name!r}")
+    return Executor(self.mesh, ids, os.path.join(self._root, name),
+                    self._shard_size)
+
   def _compiled(self, step: Callable) -> Callable:
     """`step` jitted for the mesh, once per function."""
     if step not in self._steps:

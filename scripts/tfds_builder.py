@@ -76,12 +76,12 @@ def prepare(data_dir: str, name: str, examples: Iterable[Example],
             class_names: Sequence[str], image_shape: tuple[int, int, int], *,
             split: str = "test", encoding_format: str = "png",
             file_format: str = "array_record",
-            num_shards: int | None = 1) -> str:
+            num_shards: int | None = 1, version: str = VERSION) -> str:
   """Writes a dataset with TFDS's `download_and_prepare`.
 
   Args:
     data_dir: the TFDS data_dir root; the dataset lands in
-      `<data_dir>/<name>/1.0.0/`.
+      `<data_dir>/<name>/<version>/`.
     name: the dataset's name (snake_case), what `tfds.data_source` is given.
     examples: (image uint8 `image_shape`, label indexing `class_names`,
       file name) per example, in the split's order; iterated once.
@@ -91,13 +91,16 @@ def prepare(data_dir: str, name: str, examples: Iterable[Example],
     encoding_format: "png" or "jpeg", how TFDS encodes the images.
     file_format: "array_record" or "tfrecord".
     num_shards: shards per split (None: TFDS's default sizes, 64 MiB - 1 GiB).
+    version: the dataset's version (a TFDS dataset's own, to stand in for
+      it: TFDS reads a registered dataset's folder of its current version).
 
   Returns:
-    The prepared version folder, `<data_dir>/<name>/1.0.0`.
+    The prepared version folder, `<data_dir>/<name>/<version>`.
   """
   class_name = "".join(part.title() for part in name.split("_"))
   builder_cls = type(class_name, (_ImageClassification,),
-                     {"name": name, "__module__": __name__},
+                     {"name": name, "__module__": __name__,
+                      "VERSION": tfds.core.Version(version)},
                      skip_registration=True)
   builder = builder_cls(
       examples=examples, class_names=class_names, split=split,

@@ -58,7 +58,10 @@ class TfdsSource:
   """
 
   def __init__(self, name: str, split: str, data_dir: str | None,
-               image_key: str = "image", label_key: str = "label"):
+               image_key: str = "image", label_key: str = "label",
+               fields: tuple[str, str, str] = (
+                   "config.data.tfds_name", "config.data.split",
+                   "config.data.tfds_data_dir")):
     """Opens the split from its metadata; reads no record.
 
     Args:
@@ -67,10 +70,12 @@ class TfdsSource:
       data_dir: the TFDS data_dir root (None or "": TFDS's default).
       image_key: the feature holding the image.
       label_key: the feature holding the integer label.
+      fields: the config fields that named the dataset, its split and its
+        data_dir, for the errors.
 
     Raises:
-      ConfigError: no such prepared dataset (naming `config.data.tfds_name`),
-        no such split (`config.data.split`), no such image feature, or a
+      ConfigError: no such prepared dataset (naming the dataset's field),
+        no such split (the split's field), no such image feature, or a
         dataset prepared only as TFRecord (with the command that converts it).
     """
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -78,8 +83,10 @@ class TfdsSource:
     self._split = split
     self._image_key = image_key
     self._label_key = label_key
+    name_field, split_field, dir_field = fields
     builder = _prepared_builder(
-        name, storage.expand(data_dir) if data_dir else None)
+        name, storage.expand(data_dir) if data_dir else None, name_field,
+        dir_field)
     self.data_dir = os.fspath(builder.data_dir)
     if "://" not in self.data_dir:  # A local folder: absolute, for commands.
       self.data_dir = os.path.abspath(self.data_dir)
@@ -88,14 +95,14 @@ class TfdsSource:
     if not formats & tfds.core.FileFormat.with_random_access():
       kinds = ", ".join(sorted(f.value for f in formats))
       raise ConfigError(
-          f"config.data.tfds_name: '{name}' at {self.data_dir} is prepared as "
+          f"{name_field}: '{name}' at {self.data_dir} is prepared as "
           f"{kinds}, which TFDS reads only through TensorFlow. Add an "
           "ArrayRecord copy beside it, once, where `pip install tensorflow "
           f"apache-beam mlcroissant` is done (the tfds CLI needs them):\n"
           f"  {convert_command(self.data_dir)}")
     features = info.features
     if image_key not in features:
-      raise ConfigError(f"config.data.tfds_name: '{name}' has no image feature "
+      raise ConfigError(f"{name_field}: '{name}' has no image feature "
                         f"'{image_key}'; its features: {', '.join(features)}")
     self._has_label = label_key in features
     self._has_file_name = FILE_NAME_KEY in features
@@ -106,7 +113,7 @@ class TfdsSource:
       self._source = builder.as_data_source(
           split=split, decoders={image_key: tfds.decode.SkipDecoding()})
     except (ValueError, KeyError) as e:
-      raise ConfigError(f"config.data.split: '{name}' has no split '{split}' "
+      raise ConfigError(f"{split_field}: '{name}' has no split '{split}' "
                         f"(splits: {', '.join(info.splits)}): {e}") from e
     self._seen: dict[int, tuple[int, str]] = {}
 
@@ -198,8 +205,8 @@ class TfdsSource:
     return label, name
 
 
-def _prepared_builder(name: str,
-                      data_dir: str | None) -> tfds.core.DatasetBuilder:
+def _prepared_builder(name: str, data_dir: str | None, field: str,
+                      dir_field: str) -> tfds.core.DatasetBuilder:
   """TFDS's builder of `name`, its metadata read from `data_dir` (no record).
 
   Raises:
@@ -210,17 +217,17 @@ def _prepared_builder(name: str,
   from tensorflow_datasets.core import constants  # pylint: disable=g-import-not-at-top
   root = data_dir or constants.get_default_data_dir()
   hint = (f"prepare it with `tfds build {shlex.quote(name)} "
-          f"--data_dir={shlex.quote(root)}`, or set config.data.tfds_data_dir "
+          f"--data_dir={shlex.quote(root)}`, or set {dir_field} "
           "to the data_dir that holds it")
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise ConfigError(f"config.data.tfds_name: no TFDS dataset '{name}' under "
+    raise ConfigError(f"{field}: no TFDS dataset '{name}' under "
                       f"{root} ({str(e).splitlines()[0]}); {hint}") from e
   except ValueError as e:  # A malformed name, config or version.
-    raise ConfigError(f"config.data.tfds_name: '{name}': "
+    raise ConfigError(f"{field}: '{name}': "
                       f"{str(e).splitlines()[0]}") from e
   if not builder.is_prepared():
-    raise ConfigError(f"config.data.tfds_name: '{name}' is not prepared in "
+    raise ConfigError(f"{field}: '{name}' is not prepared in "
                       f"{builder.data_dir}; {hint}")
   return builder

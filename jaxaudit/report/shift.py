@@ -122,10 +122,23 @@ def _gallery(flipped: Flipped) -> rs.Gallery:
                     f"{flipped.severity} (clean / corrupted)", rows)
 
 
-def sections(summary: dict, flipped: list[Flipped]) -> list[rs.Section]:
-  """Args: the stage summary; the gallery's flipped images per corruption."""
+def _natural(natural: dict, clean_top1: float | None) -> rs.Table:
+  rows = []
+  for label, got in natural.items():
+    row = {"set": label, "examples": got["num_examples"],
+           "classes": got["classes"], "top-1": got["top1"],
+           "rectified top-1": got["rectified_top1"],
+           "accepted errors": got["accepted_errors"], "ECE": got["ece"],
+           "NLL": got["nll"]}
+    if clean_top1 is not None:
+      row["top-1 drop from the job's data"] = clean_top1 - got["top1"]
+    rows.append(row)
+  return rs.Table(rows, title="Natural shift sets (TFDS); a set of 200 "
+                              "classes is scored among those 200 logits")
+
+
+def _corruption_items(summary: dict, flipped: list[Flipped]) -> list[rs.Item]:
   items: list[rs.Item] = [_headline(summary)]
-  items += [rs.Text(note) for note in summary["notes"]]
   items += [_per_corruption(summary), _accepted(summary), *_plots(summary)]
   if "family_ce" in summary:
     items.append(rs.Table([{"family": f, "mean CE": v}
@@ -134,4 +147,16 @@ def sections(summary: dict, flipped: list[Flipped]) -> list[rs.Section]:
   items += [_gallery(f) for f in flipped]
   items.append(rs.timing_table(summary["timing"]["corruptions"],
                                "corruption", "Compile and run time"))
-  return [rs.Section("Shift: common corruptions", items)]
+  return items
+
+
+def sections(summary: dict, flipped: list[Flipped]) -> list[rs.Section]:
+  """Args: the stage summary; the gallery's flipped images per corruption."""
+  items: list[rs.Item] = [rs.Text(note) for note in summary["notes"]]
+  if "corruptions" in summary:
+    corruption = _corruption_items(summary, flipped)
+    items = corruption[:1] + items + corruption[1:]
+  if "natural" in summary:
+    clean = summary.get("clean", {}).get("top1")
+    items.append(_natural(summary["natural"], clean))
+  return [rs.Section("Shift: common corruptions and natural shift", items)]

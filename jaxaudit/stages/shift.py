@@ -29,12 +29,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxaudit import classes
 from jaxaudit import compile_count
 from jaxaudit.artifacts import ArtifactSpec, Contract, Need
-from jaxaudit.calibration import binning
-from jaxaudit.corruptions import scores, spec
+from jaxaudit.corruptions import metrics, spec
+from jaxaudit.data import natural_sets
+from jaxaudit.data.dataset import build_dataset
 from jaxaudit.data.pixels import unit_images
+from jaxaudit.data.tfds_source import TfdsSource
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.report import shift as report
@@ -45,10 +46,6 @@ from jaxaudit.taxonomy import judgement
 
 # Inputs up to this side get CIFAR-10-C's numbers under "auto".
 CIFAR_MAX_SIZE = 64
-SAMPLE_NOTE = ("mCE and relative mCE compare with AlexNet's errors on the "
-               "whole ImageNet validation set: on a sample easier than it "
-               "(fewer errors when clean) they come out lower than the "
-               "model's published numbers")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -64,6 +61,11 @@ def default_config() -> ml_collections.ConfigDict:
       "gallery_corruptions": 4,  # Corruptions shown in the report gallery.
       "gallery_size": 6,  # Flipped images shown per corruption.
       "batch_size": 0,  # 0 = config.batch_size (images; x severities).
+      # Natural shift sets read through TFDS (jaxaudit.data.natural_sets):
+      # comma-separated name[/config][:split], e.g. "imagenet_v2,imagenet_r".
+      "natural": "",
+      "natural_examples": 0,  # Per set: 0 = all, N = the first N.
+      "natural_data_dir": "",  # "" = config.data.tfds_data_dir.
   })
 
 
@@ -76,7 +78,10 @@ def parameter_set(config: ml_collections.ConfigDict, input_size: int) -> str:
 
 
 def corruption_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """The selected corruptions (raises ConfigError naming the field)."""
+  """The selected corruptions, none for "" (raises ConfigError naming the
+  field)."""
+  if not config.shift.corruptions.strip():
+    return ()
   try:
     return spec.select(config.shift.corruptions)
   except ValueError as e:
@@ -110,6 +115,13 @@ def check_config(config: ml_collections.ConfigDict, dims: ModelDims) -> None:
     if cfg[field] < 0:
       raise ConfigError(f"config.shift.{field} must be >= 0")
   names = corruption_names(config)
+  if not names and not natural_sets.parse(cfg.natural):
+    raise ConfigError("config.shift: neither corruptions nor natural sets "
+                      "(config.shift.corruptions, config.shift.natural)")
+  if cfg.natural_examples < 0:
+    raise ConfigError("config.shift.natural_examples must be >= 0")
+  for entry in natural_sets.parse(cfg.natural):
+    _natural_source(config, entry)  # Its metadata only: refused early.
   if dims is not None:
     chosen = parameter_set(config, dims.input_size)
     for name in names:
@@ -126,10 +138,12 @@ def _tables(name: str, chosen: str, size: int) -> dict[str, np.ndarray]:
 
 
 def contract(config: ml_collections.ConfigDict, dims: ModelDims) -> Contract:
-  shape = (len(corruption_names(config)), len(severities(config)))
+  names = corruption_names(config)
+  shape = (len(names), len(severities(config)))
   return Contract(
       consumes=(Need("evaluate.prediction"), Need("evaluate.top5_probs")),
-      produces=(ArtifactSpec("shift.prediction", shape, "int64"),))
+      produces=(ArtifactSpec("shift.prediction", shape, "int64"),)
+      if names else ())
 
 
 def corruption_key(rng: jax.Array, name: str) -> jax.Array:
@@ -196,170 +210,125 @@ def _run_corruptions(ctx: StageContext, names, chosen, size: int
   return stacked, timing
 
 
-def _mean(values: np.ndarray) -> float:
-  return float(values.mean()) if values.size else float("nan")
-
-
-def score_point(labels: np.ndarray, prediction: np.ndarray,
-                confidence: np.ndarray, label_logprob: np.ndarray,
-                clean: np.ndarray, accepted: np.ndarray, bins: int) -> dict:
-  """The metrics of one corruption at one severity.
-
-  Args:
-    labels: int [N] (-1 unlabelled: only the flip rate counts it).
-    prediction, confidence, label_logprob: [N] under the corruption.
-    clean: int [N] the clean predictions.
-    accepted: bool [N] the judgement accepts the prediction for the label.
-    bins: equal-width bins of the ECE.
-  """
-  labelled = labels >= 0
-  correct = (prediction == labels)[labelled]
-  errors = ~correct
-  return {
-      "top1": _mean(correct),
-      "rectified_top1": _mean(correct | accepted[labelled]),
-      "accepted_errors": _mean(accepted[labelled][errors]),
-      "num_errors": int(errors.sum()),
-      "ece": (binning.ece(confidence[labelled], correct, bins, "equal_width")
-              if labelled.any() else float("nan")),
-      "nll": _mean(-label_logprob[labelled]),
-      "flip_rate": _mean(prediction != clean),
-  }
-
-
-def analyse(gathered: dict, names, chosen, taxonomy: judgement.Taxonomy,
-            sets, bins: int) -> tuple[dict, dict]:
-  """Metrics from every process's outputs (sorted by id).
-
-  Args:
-    gathered: `label`, `clean` [N]; `prediction`, `confidence`,
-      `label_logprob` [N, C, S].
-    names, chosen: the corruptions and severities.
-    taxonomy, sets: the job's judgement and its label sets of [N].
-    bins: ECE bins.
-
-  Returns:
-    (per-point metrics {metric: {corruption: {severity: value}}}, columns
-    `accepted` bool [N, C, S]).
-  """
-  labels, clean = gathered["label"], gathered["clean"]
-  accepted = np.zeros(gathered["prediction"].shape, bool)
-  points: dict[str, dict] = {}
-  for c, name in enumerate(names):
-    for s, severity in enumerate(chosen):
-      pred = gathered["prediction"][:, c, s]
-      accepted[:, c, s] = (taxonomy.judge(labels, pred, sets)["plausible"]
-                           & (labels >= 0))
-      point = score_point(labels, pred, gathered["confidence"][:, c, s],
-                          gathered["label_logprob"][:, c, s], clean,
-                          accepted[:, c, s], bins)
-      for metric, value in point.items():
-        points.setdefault(metric, {}).setdefault(name, {})[
-            str(severity)] = value
-  return points, {"accepted": accepted}
-
-
-def _aggregates(points: dict, names, chosen) -> dict:
-  """Means over corruptions per severity, and per family over severities."""
-  metrics = ("top1", "rectified_top1", "ece", "flip_rate")
-  per_severity = {m: {str(s): float(np.mean([points[m][n][str(s)]
-                                             for n in names]))
-                      for s in chosen} for m in metrics}
-  families: dict[str, list[str]] = {}
-  for name in names:
-    families.setdefault(spec.CORRUPTIONS[name].family, []).append(name)
-  per_family = {f: {m: float(np.mean([v for n in members
-                                      for v in points[m][n].values()]))
-                    for m in metrics} for f, members in families.items()}
-  return {"mean_over_corruptions": per_severity, "family": per_family}
-
-
-def _baseline_scores(points: dict, names, chosen, clean_top1: float,
-                     label_space: str, set_name: str) -> tuple[dict, list]:
-  """Corruption errors, mCE and relative mCE, where they mean something."""
-  why = []
-  if label_space != classes.IMAGENET1K:
-    why.append(f"the model's classes are {label_space}, not ImageNet's")
-  if set_name != "imagenet":
-    why.append(f"the corruptions use the {set_name} parameters")
-  if tuple(chosen) != tuple(range(1, spec.SEVERITIES + 1)):
-    why.append("not all five severities ran")
-  if why:
-    return {}, ["no mCE against AlexNet: " + "; ".join(why)]
-  errors = {n: [1 - points["top1"][n][str(s)] for s in chosen] for n in names}
-  out = scores.corruption_scores(
-      errors, 1 - clean_top1,
-      {n: spec.CORRUPTIONS[n].family for n in names})
-  notes = [SAMPLE_NOTE]
-  if np.isnan(out["mce"]):
-    notes.append("mCE needs all 15 ImageNet-C corruptions "
-                 "(config.shift.corruptions)")
-  return out, notes
-
-
-def _clean(gathered: dict, taxonomy, sets, bins: int) -> dict:
-  labels, clean = gathered["label"], gathered["clean"]
-  labelled = labels >= 0
-  correct = (clean == labels)[labelled]
-  accepted = taxonomy.judge(labels, clean, sets)["plausible"][labelled]
-  return {"top1": _mean(correct),
-          "rectified_top1": _mean(correct | accepted),
-          "ece": (binning.ece(gathered["clean_confidence"][labelled], correct,
-                              bins, "equal_width")
-                  if labelled.any() else float("nan"))}
-
-
-def first_flips(prediction: np.ndarray, clean: np.ndarray,
-                chosen) -> np.ndarray:
-  """int [N, C]: the lowest severity whose prediction differs from the
-  clean one (0: none does), from predictions [N, C, S]."""
-  flipped = prediction != clean[:, None, None]
-  first = np.argmax(flipped, axis=-1)
-  return np.where(flipped.any(-1), np.asarray(chosen)[first], 0)
-
-
-def run(ctx: StageContext) -> StageOutput:
-  """Corruptions, their metrics, records and report; see the module doc."""
-  cfg = ctx.config.shift
-  names, chosen = corruption_names(ctx.config), severities(ctx.config)
+def _corruption_summary(ctx: StageContext, taxonomy, names, chosen
+                        ) -> tuple[dict, dict, list]:
+  """The corruptions' summary, this process's records and the gallery."""
   size = ctx.model.input_size
   set_name = parameter_set(ctx.config, size)
-  with config_field("config.taxonomy"):
-    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels, ctx.data)
   local, timing = _run_corruptions(ctx, names, chosen, size)
   gathered = ctx.executor.gather(
       {"label": ctx.data.labels, "clean": ctx.artifacts["evaluate.prediction"],
        "clean_confidence": ctx.artifacts["evaluate.top5_probs"][:, 0]}
       | local)
   sets = taxonomy.label_sets(ctx.data, gathered["id"])
-  bins = int(cfg.calibration_bins)
-  points, columns = analyse(gathered, names, chosen, taxonomy, sets, bins)
-  clean = _clean(gathered, taxonomy, sets, bins)
-  baseline, notes = _baseline_scores(points, names, chosen, clean["top1"],
-                                     ctx.labels.kind, set_name)
-  flips = first_flips(gathered["prediction"], gathered["clean"], chosen)
+  bins = int(ctx.config.shift.calibration_bins)
+  points, accepted = metrics.per_point(gathered, names, chosen, taxonomy,
+                                       sets, bins)
+  clean = metrics.clean_point(gathered, taxonomy, sets, bins)
+  baseline, notes = metrics.baseline_scores(
+      points, names, chosen, clean["top1"], ctx.labels.kind, set_name)
+  flips = metrics.first_flips(gathered["prediction"], gathered["clean"],
+                              chosen)
   summary = {
       "parameter_set": set_name, "corruptions": list(names),
       "severities": list(chosen),
       "families": {n: spec.CORRUPTIONS[n].family for n in names},
       "num_examples": int((gathered["label"] >= 0).sum()),
       "clean": clean, **points,
-      "mean_error": {n: float(np.mean([1 - v for v in
-                                       points["top1"][n].values()]))
-                     for n in names},
-      **_aggregates(points, names, chosen), **baseline,
-      "judgement_sources": taxonomy.sources(),
-      "notes": notes + taxonomy.notes(),
-      "timing": {"corruptions": timing},
+      **metrics.aggregates(points, names, chosen), **baseline,
+      "notes": notes, "timing": {"corruptions": timing},
   }
   rows = local_rows(gathered["id"], ctx.data.ids)
+  records = _records(ctx, gathered, accepted, flips, names, rows)
   gallery = _gallery(ctx, gathered, flips, names, chosen, set_name)
-  return StageOutput(
-      summary=summary,
-      records=_records(ctx, gathered, columns["accepted"], flips, names,
-                       rows),
-      sections=report.sections(summary, gallery),
-      artifacts={"shift.prediction": local["prediction"].astype(np.int64)})
+  return summary, records, gallery
+
+
+def _natural_step(model):
+  """The forward pass of a natural set, the prediction among the classes
+  the set can show (`mask`)."""
+
+  def step(state, batch):
+    params, mask = state
+    logits = model.logits(params, unit_images(batch["image"]))
+    logits = jnp.where(mask, logits.astype(jnp.float32), -jnp.inf)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    label = jnp.maximum(batch["label"], 0)
+    return {"prediction": jnp.argmax(logp, -1).astype(jnp.int32),
+            "confidence": jnp.exp(jnp.max(logp, -1)),
+            "label_logprob": jnp.take_along_axis(logp, label[:, None],
+                                                 -1)[:, 0]}
+
+  return step
+
+
+def _natural_source(config: ml_collections.ConfigDict,
+                    entry: natural_sets.Entry) -> TfdsSource:
+  """The set's prepared TFDS split (its metadata read, no record); a
+  ConfigError naming config.shift.natural, with the `tfds build` command,
+  when it is absent."""
+  return TfdsSource(
+      entry.tfds_name, entry.split,
+      config.shift.natural_data_dir or config.data.tfds_data_dir,
+      fields=("config.shift.natural", "config.shift.natural",
+              "config.shift.natural_data_dir"))
+
+
+def _natural(ctx: StageContext, taxonomy, entry: natural_sets.Entry
+             ) -> dict:
+  """One natural shift set read through TFDS, forwarded and scored."""
+  cfg = ctx.config.shift
+  source = _natural_source(ctx.config, entry)
+  data = build_dataset(
+      ml_collections.ConfigDict({
+          "num_examples": cfg.natural_examples,
+          "decode_threads": ctx.config.data.decode_threads,
+          "skip_bad": ctx.config.data.skip_bad}),
+      source, ctx.data.prep, ctx.labels)
+  mask = natural_sets.logit_mask(entry, ctx.labels)
+  executor = ctx.executor.for_examples(data.ids, f"natural.{entry.label}")
+  logging.info("shift: natural set %s (%s), %d examples here",
+               entry.tfds_name, entry.split, len(data))
+  with compile_count.counting() as stats:
+    local = executor.run("forward", _natural_step(ctx.model),
+                         (ctx.params, jnp.asarray(mask)),
+                         {"image": data.images,
+                          "label": data.labels.astype(np.int32)},
+                         batch_size=ctx.batch_size)
+  logging.info("shift %s: %s", entry.label, stats.line())
+  gathered = executor.gather({"label": data.labels} | local)
+  labels = gathered["label"]
+  accepted = metrics.accepted_by(taxonomy, labels, gathered["prediction"],
+                                 None)
+  point = metrics.score_point(
+      labels, gathered["prediction"], gathered["confidence"],
+      gathered["label_logprob"], accepted, int(cfg.calibration_bins))
+  return {"tfds_name": entry.tfds_name, "split": entry.split,
+          "num_examples": int((labels >= 0).sum()),
+          "classes": int(mask.sum()), **point, "timing": stats.as_dict()}
+
+
+def run(ctx: StageContext) -> StageOutput:
+  """Corruptions and natural sets; see the module docstring."""
+  names, chosen = corruption_names(ctx.config), severities(ctx.config)
+  with config_field("config.taxonomy"):
+    taxonomy = judgement.build(ctx.config.taxonomy, ctx.labels, ctx.data)
+  summary, records, gallery = {"notes": []}, {"id": ctx.data.ids}, []
+  artifacts = {}
+  if names:
+    summary, records, gallery = _corruption_summary(ctx, taxonomy, names,
+                                                    chosen)
+    artifacts["shift.prediction"] = np.stack(
+        [records[f"{n}_prediction"] for n in names], axis=1)
+  natural = {entry.label: _natural(ctx, taxonomy, entry)
+             for entry in natural_sets.parse(ctx.config.shift.natural)}
+  if natural:
+    summary["natural"] = natural
+  summary["judgement_sources"] = taxonomy.sources()
+  summary["notes"] += taxonomy.notes()
+  return StageOutput(summary=summary, records=records,
+                     sections=report.sections(summary, gallery),
+                     artifacts=artifacts)
 
 
 def _records(ctx, gathered, accepted, flips, names, rows) -> dict:

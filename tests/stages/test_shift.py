@@ -5,6 +5,7 @@ job's superclasses, flips and galleries; the same on 1 and 8 devices; and
 bad settings named."""
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -14,11 +15,16 @@ import pandas as pd
 import pytest
 
 from configs import digits as digits_config
-from conftest import assert_same_summary, run_job
+from configs import imagenet_sample
+from conftest import ROOT, assert_same_summary, run_job
 import digits_model
+from jaxaudit import artifacts
+from jaxaudit import classes
+from jaxaudit import job_config
 from jaxaudit import pipeline
 from jaxaudit.corruptions import spec
 from jaxaudit.data import digits as digits_data
+from jaxaudit.data import natural_sets
 from jaxaudit.errors import ConfigError
 from jaxaudit.models.classifier import ModelDims
 from jaxaudit.sharding import example_keys
@@ -158,3 +164,59 @@ def test_frost_that_cannot_cover_the_image_names_the_corruption():
     shift.check_config(config, ModelDims(1000, None, 224))
   assert shift.parameter_set(_config(), 32) == "cifar"
   assert shift.parameter_set(_config(), 224) == "imagenet"
+
+
+NATURAL = os.path.join(ROOT, "tests", "fixtures", "tfds", "natural")
+
+
+@pytest.fixture(scope="module")
+def natural_job(tmp_path_factory):
+  """Lite0 on the stand-in ImageNet-R (scripts/make_natural_shift_fixture.py:
+  8 photographs of a tabby cat and an espresso), read through TFDS both as
+  the job's data and as its natural shift set."""
+  config = imagenet_sample.get_config()
+  config.data.dir = ""
+  config.data.tfds_name = "imagenet_r"
+  config.data.tfds_data_dir = NATURAL
+  config.data.split = "test"
+  config.stages = "evaluate,shift"
+  config.batch_size = 8
+  config.shift.corruptions = ""
+  config.shift.natural = "imagenet_r"
+  workdir = tmp_path_factory.mktemp("natural") / "job"
+  return pipeline.run(config, str(workdir)), workdir
+
+
+def test_natural_set_scores_among_its_200_classes(natural_job):
+  summary, workdir = natural_job
+  got = summary["shift"]["natural"]["imagenet_r"]
+  assert got["num_examples"] == 8 and got["classes"] == 200
+  mask = natural_sets.logit_mask(
+      natural_sets.parse("imagenet_r")[0],
+      classes.LabelSpace.of(classes.class_names("imagenet1k")))
+  _, logits = artifacts.read_stored(str(workdir), "evaluate.logits")
+  labels = np.repeat([281, 967], 4)  # tabby, espresso.
+  restricted = np.where(mask, logits, -np.inf).argmax(1)
+  assert got["top1"] == pytest.approx(np.mean(restricted == labels))
+  # Lite0's own top-1 over the 1000 leaves the 200 for some photographs
+  # (other cats): exactly those the restriction moves.
+  unrestricted = logits.argmax(1)
+  assert (~mask[unrestricted]).any()
+  moved = restricted != unrestricted
+  np.testing.assert_array_equal(moved, ~mask[unrestricted])
+  assert summary["evaluate"]["top1"] < got["top1"]
+
+
+def test_absent_natural_set_names_it_and_the_build_command():
+  config = job_config.base_config()
+  config.shift.natural = "imagenet_a"
+  config.shift.natural_data_dir = NATURAL
+  with pytest.raises(ConfigError, match=r"config.shift.natural.*imagenet_a"
+                     r"(.|\n)*tfds build imagenet_a"):
+    shift.check_config(config, ModelDims(1000, None, 224))
+  config.shift.natural = "imagenet_r:train"
+  with pytest.raises(ConfigError, match="config.shift.natural.*no split"):
+    shift.check_config(config, ModelDims(1000, None, 224))
+  config.shift.natural = "imagenet_r:test[:4],imagenet_r:test[:4]"
+  with pytest.raises(ConfigError, match="given twice"):
+    shift.check_config(config, ModelDims(1000, None, 224))

@@ -21,12 +21,21 @@ import numpy as np
 def patch_environment() -> None:
   """What imagecorruptions 1.1.2 and make_cifar_c.py import from libraries
   that have since dropped it: `pkg_resources.resource_filename`
-  (setuptools >= 81), `np.float_` (NumPy 2), scikit-image's
+  (setuptools >= 81), `np.float_` and the binary mode of `np.fromstring`
+  (NumPy 2: `np.frombuffer`, copied), scikit-image's
   `gaussian(multichannel=True)` (now `channel_axis=-1`) and
   `scipy.ndimage.interpolation` (now `scipy.ndimage`); nothing else."""
   import scipy.ndimage
   import skimage.filters
   np.float_ = np.float64
+  fromstring = np.fromstring
+
+  def binary_fromstring(string, dtype=float, count=-1, *, sep=""):
+    if sep == "":
+      return np.frombuffer(string, dtype, count).copy()
+    return fromstring(string, dtype, count, sep=sep)
+
+  np.fromstring = binary_fromstring
   sys.modules.setdefault("scipy.ndimage.interpolation", scipy.ndimage)
   if "pkg_resources" not in sys.modules:
     shim = types.ModuleType("pkg_resources")
@@ -51,10 +60,25 @@ def _imagenet() -> tuple[types.ModuleType, str]:
       "imagecorruptions")
 
 
+def _wand() -> dict | None:
+  """What make_cifar_c.py's motion blur and snow import from Wand (which
+  needs ImageMagick: apt-get install imagemagick; pip install Wand), or
+  None where it is not installed."""
+  try:
+    import ctypes
+    import wand.color
+    import wand.image
+    from wand.api import library
+  except ImportError:
+    return None
+  return dict(WandImage=wand.image.Image, wandlibrary=library,
+              WandColor=wand.color, ctypes=ctypes)
+
+
 def _cifar(path: str) -> tuple[types.ModuleType, str]:
   """make_cifar_c.py's helpers and corruptions, without its imports of
-  torch, torchvision and Wand (motion blur and snow, which need
-  ImageMagick, are left out) and without its dataset loop."""
+  torch and torchvision and without its dataset loop; motion blur and snow
+  only where Wand is installed."""
   import cv2
   import skimage as sk
   import skimage.filters
@@ -67,15 +91,23 @@ def _cifar(path: str) -> tuple[types.ModuleType, str]:
   wand = source.index("# Tell Python about the C method")
   plasma = source.index("# modification of https://github.com/FLHerne")
   end = source.index("# /////////////// End Distortions")
-  code = source[start:wand] + source[plasma:end]
+  wand_names = _wand()
+  code = (source[start:end] if wand_names
+          else source[start:wand] + source[plasma:end])
   module = types.ModuleType("make_cifar_c")
   module.__dict__.update(np=np, sk=sk, gaussian=skimage.filters.gaussian,
                          cv2=cv2, scizoom=scizoom, PILImage=Image,
-                         map_coordinates=map_coordinates, BytesIO=io.BytesIO)
+                         map_coordinates=map_coordinates, BytesIO=io.BytesIO,
+                         **(wand_names or {}))
   # pylint: disable-next=exec-used
   exec(compile(code, path, "exec"), module.__dict__)
   digest = hashlib.sha256(source.encode()).hexdigest()
-  return module, f"make_cifar_c.py sha256 {digest}"
+  peer = f"make_cifar_c.py sha256 {digest}"
+  if wand_names:
+    from wand.version import MAGICK_VERSION
+    peer += (f", Wand {importlib.metadata.version('Wand')} with "
+             f"{MAGICK_VERSION}")
+  return module, peer
 
 
 def reference(parameter_set: str, make_cifar_c: str = ""
@@ -87,3 +119,57 @@ def reference(parameter_set: str, make_cifar_c: str = ""
   if not make_cifar_c:
     raise ValueError("the cifar references need the path of make_cifar_c.py")
   return _cifar(make_cifar_c)
+
+
+# The random corruptions' cross-check: the model's accuracy on this many
+# images at this severity, and output statistics at every severity over the
+# first STATS_IMAGES of them, STATS_DRAWS draws each (a frost photograph or
+# a fog fractal moves one image's statistics far: these average them out).
+RANDOM_IMAGES = 200
+RANDOM_SEVERITY = 3
+STATS_IMAGES = {"cifar": 200, "imagenet": 32}
+STATS_DRAWS = {"cifar": 5, "imagenet": 2}
+MODELS = {"imagenet": "efficientnet_lite0", "cifar": "cifar_resnet20"}
+
+
+def random_inputs(parameter_set: str) -> tuple[np.ndarray, np.ndarray]:
+  """(uint8 [RANDOM_IMAGES, S, S, 3], labels int64) both sides feed: the
+  first ImageNet-sample photos (one per class, in wnid order: image i is
+  class i) at 224, or the first shared CIFAR-10 test images."""
+  from benchmarks import peer_references as refs
+  if parameter_set == "imagenet":
+    return (refs.imagenet_inputs(RANDOM_IMAGES),
+            np.arange(RANDOM_IMAGES, dtype=np.int64))
+  images, labels = refs.cifar_inputs(RANDOM_IMAGES)
+  return np.round(images * 255).astype(np.uint8), labels
+
+
+def predictor(parameter_set: str):
+  """uint8 images [N, S, S, 3] -> int64 [N] top-1 classes of the set's
+  model (Lite0 with its packaged weights, the shared ResNet-20), jitted."""
+  import jax
+  import jax.numpy as jnp
+  from benchmarks import peer_references as refs
+  from jaxaudit import job_config
+  from jaxaudit.models import load_model
+  fields = {"name": MODELS[parameter_set]}
+  if parameter_set == "cifar":
+    fields["checkpoint"] = refs.CIFAR_WEIGHTS
+  model, params = load_model(job_config.model_section(**fields))
+  forward = jax.jit(lambda p, x: jnp.argmax(
+      model.logits(p, x.astype(jnp.float32) / 255), -1))
+
+  def predict(images: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.asarray(forward(params, images[i:i + 50]))
+                           for i in range(0, len(images), 50)]).astype(
+                               np.int64)
+
+  return predict
+
+
+def output_stats(corrupted: np.ndarray, clean: np.ndarray) -> dict:
+  """Mean and standard deviation of the corrupted pixels and their mean
+  absolute change, on [0, 1] (uint8 [N, S, S, 3] each)."""
+  x = corrupted.astype(np.float64) / 255
+  return {"mean": round(float(x.mean()), 5), "std": round(float(x.std()), 5),
+          "change": round(float(np.abs(x - clean / 255).mean()), 5)}

@@ -1,0 +1,120 @@
+"""Records the reference code's random corruptions for the shift cross-check.
+
+  python scripts/record_random_corruptions.py --make_cifar_c=<path>
+
+For each random corruption (noise, glass and motion blur, snow, frost, fog,
+elastic, spatter) and parameter set: the set's model's top-1 on the first
+200 images (`benchmarks.corruption_peers.random_inputs`) corrupted at
+severity 3 by the reference, over many of its draws (numpy's global seed
+0, 1, ..., where it draws from it: scikit-image's random_noise, which
+impulse noise calls, has its own generator: 50 on CIFAR, 3 on ImageNet, one of ImageNet's glass blur, 5 s an
+image), and the output
+statistics at every severity over the first images (all 200 on CIFAR, 32 on
+ImageNet) and a few draws (`benchmarks.corruption_peers`). Writes tests/references/
+corruptions_random_<set>.json. The same environment as
+`scripts/record_corruption_references.py`; for CIFAR's motion blur and snow
+also ImageMagick and Wand (`apt-get install imagemagick`, `pip install
+Wand`), which make_cifar_c.py calls; its frost reads the photographs in
+jaxaudit/corruptions/frost_images/ (the script runs there).
+"""
+
+import argparse
+import importlib.metadata
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import corruption_peers as peers
+from benchmarks import peer_references as refs
+from jaxaudit.corruptions import frost, spec
+
+# The references' draws per corruption: accuracy over 200 images moves by
+# several points from one draw to the next (CIFAR's elastic transform: 0.685
+# to 0.785 in three), so the cross-check compares means over many.
+DRAWS = {"cifar": 50, "imagenet": 3}
+SLOW = {("imagenet", "glass_blur"): 1}
+
+
+def _corrupt(fn, images: np.ndarray, severity: int, seed: int) -> np.ndarray:
+  from PIL import Image
+  np.random.seed(seed)
+  return np.stack([np.uint8(np.asarray(fn(Image.fromarray(x), severity)))
+                   for x in images])
+
+
+def record(parameter_set: str, make_cifar_c: str, only: set[str]) -> None:
+  module, peer = peers.reference(parameter_set, make_cifar_c)
+  images, labels = peers.random_inputs(parameter_set)
+  # make_cifar_c.py opens ./frost<k>.png: the photographs jaxaudit ships.
+  os.chdir(frost.FOLDER)
+  predict = peers.predictor(parameter_set)
+  name = f"corruptions_random_{parameter_set}"
+  previous = (refs.load(name)["results"]
+              if os.path.exists(refs.path_of(name)) else {})
+  results = {}
+  for corruption, entry in spec.CORRUPTIONS.items():
+    if not entry.random or not hasattr(module, corruption):
+      continue
+    if only and corruption not in only:
+      if corruption in previous:
+        results[corruption] = previous[corruption]
+      continue
+    start = time.time()
+    fn = getattr(module, corruption)
+    correct = []
+    draws = SLOW.get((parameter_set, corruption), DRAWS[parameter_set])
+    for seed in range(draws):
+      out = _corrupt(fn, images, peers.RANDOM_SEVERITY, seed)
+      correct.append(predict(out) == labels)
+    few = images[:peers.STATS_IMAGES[parameter_set]]
+    draws = range(peers.STATS_DRAWS[parameter_set])
+    results[corruption] = {
+        "accuracy_per_draw": [round(float(c.mean()), 4) for c in correct],
+        "stats": {str(s): peers.output_stats(
+            np.concatenate([_corrupt(fn, few, s, d) for d in draws]),
+            np.concatenate([few] * len(draws)))
+                  for s in range(1, spec.SEVERITIES + 1)}}
+    print(json.dumps({corruption: results[corruption]["accuracy_per_draw"],
+                      "seconds": round(time.time() - start)}), flush=True)
+  versions = {p: importlib.metadata.version(p) for p in (
+      "numpy", "scipy", "scikit-image", "opencv-python-headless", "pillow",
+      "jax")}
+  refs.write(name, dict(
+      peer=peer, versions=versions, parameter_set=parameter_set,
+      model=peers.MODELS[parameter_set],
+      inputs_sha256=refs.sha256_arrays(images, labels),
+      num_images=len(images), severity=peers.RANDOM_SEVERITY,
+      stats_images=peers.STATS_IMAGES[parameter_set],
+      stats_draws=peers.STATS_DRAWS[parameter_set],
+      clean_accuracy=round(float((predict(images) == labels).mean()), 4),
+      command="python scripts/record_random_corruptions.py "
+              f"--only={parameter_set}",
+      results=results))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--only", default="imagenet,cifar")
+  parser.add_argument("--corruptions", default="",
+                      help="re-record these only, keep the others")
+  parser.add_argument("--make_cifar_c", default="",
+                      help="path of make_cifar_c.py (github.com/hendrycks/"
+                           "robustness, ImageNet-C/create_c/)")
+  args = parser.parse_args()
+  peers.patch_environment()
+  only = set(filter(None, args.corruptions.split(",")))
+  for parameter_set in args.only.split(","):
+    if parameter_set == "cifar" and not args.make_cifar_c:
+      parser.error("--make_cifar_c is required for the cifar references")
+    record(parameter_set, args.make_cifar_c, only)
+    print(json.dumps({"recorded": parameter_set}))
+
+
+if __name__ == "__main__":
+  main()

@@ -127,7 +127,7 @@ def reference(parameter_set: str, make_cifar_c: str = ""
 # a fog fractal moves one image's statistics far: these average them out).
 RANDOM_IMAGES = 200
 RANDOM_SEVERITY = 3
-STATS_IMAGES = {"cifar": 200, "imagenet": 32}
+STATS_IMAGES = {"cifar": 200, "imagenet": 16}
 STATS_DRAWS = {"cifar": 5, "imagenet": 2}
 MODELS = {"imagenet": "efficientnet_lite0", "cifar": "cifar_resnet20"}
 
@@ -173,3 +173,44 @@ def output_stats(corrupted: np.ndarray, clean: np.ndarray) -> dict:
   x = corrupted.astype(np.float64) / 255
   return {"mean": round(float(x.mean()), 5), "std": round(float(x.std()), 5),
           "change": round(float(np.abs(x - clean / 255).mean()), 5)}
+
+
+def jaxaudit_corrupter(name: str, parameter_set: str, size: int):
+  """jaxaudit's corruption, jitted: uint8 [B, S, S, 3], keys [B], severity
+  -> uint8 [B, S, S, 3] (8-bit as the references store them)."""
+  import jax
+  import jax.numpy as jnp
+  from jaxaudit.corruptions import spec
+  entry = spec.CORRUPTIONS[name]
+  built = jax.tree.map(jnp.asarray, entry.build(name, parameter_set, size,
+                                                size))
+
+  def corrupt(images, keys, severity):
+    x = images.astype(jnp.float32) / 255
+    return spec.to_levels(spec.corrupt(entry, built, x, keys,
+                                       severity[None])[0])
+
+  return jax.jit(corrupt)
+
+
+def jaxaudit_draw(corrupt, images: np.ndarray, draw: int,
+                  severity: int) -> np.ndarray:
+  """One jaxaudit draw (keys from `jax.random.key(draw)`) of `corrupt`
+  (`jaxaudit_corrupter`) on uint8 images [N, S, S, 3], 100 at a time."""
+  import jax
+  import jax.numpy as jnp
+  keys = jax.random.split(jax.random.key(draw), len(images))
+  return np.concatenate([
+      np.asarray(corrupt(images[i:i + 100], keys[i:i + 100],
+                         jnp.int32(severity)))
+      for i in range(0, len(images), 100)])
+
+
+def draws_stats(corrupt_draw, images: np.ndarray, severity: int,
+                draws: int) -> dict:
+  """`output_stats` over `draws` draws of `corrupt_draw(images, draw,
+  severity)` on `images`."""
+  return output_stats(
+      np.concatenate([corrupt_draw(images, d, severity)
+                      for d in range(draws)]),
+      np.concatenate([images] * draws))

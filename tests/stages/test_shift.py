@@ -100,7 +100,7 @@ def test_summary_is_what_the_records_say(job):
   assert got["rectified_top1"]["glass_blur"]["5"] > got["top1"][
       "glass_blur"]["5"]
   assert "mce" not in got and "AlexNet" in got["notes"][0]
-  assert set(got["timing"]["corruptions"]) == set(NAMES)
+  assert list(got["timing"]["corruptions"]) == NAMES
 
 
 def test_records_join_the_clean_examples_and_report_shows_flips(job):

@@ -13,7 +13,8 @@ statistics at every severity over the first images (all 200 on CIFAR, 16 on
 ImageNet) and a few draws. On ImageNet jaxaudit's side is recorded too, as
 many draws (keys `jax.random.key(draw)`): at 224 pixels it is too slow for
 CI, where the test recomputes its statistics to tie the code to the record.
-Writes tests/references/corruptions_random_<set>.json.
+Writes tests/references/corruptions_random_<set>.json after each corruption
+(`--resume` continues an interrupted run).
 
 The same environment as `scripts/record_corruption_references.py`; for
 CIFAR's motion blur and snow also ImageMagick and Wand (`apt-get install
@@ -67,22 +68,44 @@ def _side(corrupt_draw, images, labels, predict, parameter_set: str,
                     for s in range(1, spec.SEVERITIES + 1)}}
 
 
-def record(parameter_set: str, make_cifar_c: str, only: set[str]) -> None:
+def _write(name: str, peer: str, parameter_set: str, images, labels,
+           clean_accuracy: float, results: dict) -> None:
+  versions = {p: importlib.metadata.version(p) for p in (
+      "numpy", "scipy", "scikit-image", "opencv-python-headless", "pillow",
+      "jax")}
+  refs.write(name, dict(
+      peer=peer, versions=versions, parameter_set=parameter_set,
+      model=peers.MODELS[parameter_set],
+      inputs_sha256=refs.sha256_arrays(images, labels),
+      num_images=len(images), severity=peers.RANDOM_SEVERITY,
+      stats_images=peers.STATS_IMAGES[parameter_set],
+      stats_draws=peers.STATS_DRAWS[parameter_set],
+      clean_accuracy=clean_accuracy,
+      command="python scripts/record_random_corruptions.py "
+              f"--only={parameter_set}",
+      results=results))
+
+
+def record(parameter_set: str, make_cifar_c: str, only: set[str],
+           resume: bool) -> None:
+  """Records every random corruption of `parameter_set` (those in `only`,
+  if given; with `resume`, those the record does not hold yet), writing the
+  record after each, so that a long run can be resumed."""
   module, peer = peers.reference(parameter_set, make_cifar_c)
   images, labels = peers.random_inputs(parameter_set)
   # make_cifar_c.py opens ./frost<k>.png: the photographs jaxaudit ships.
   os.chdir(frost.FOLDER)
   predict = peers.predictor(parameter_set)
+  clean = round(float((predict(images) == labels).mean()), 4)
   name = f"corruptions_random_{parameter_set}"
-  previous = (refs.load(name)["results"]
-              if os.path.exists(refs.path_of(name)) else {})
-  results = {}
+  results = (refs.load(name)["results"]
+             if (only or resume) and os.path.exists(refs.path_of(name))
+             else {})
   for corruption, entry in spec.CORRUPTIONS.items():
     if not entry.random or not hasattr(module, corruption):
       continue
-    if only and corruption not in only:
-      if corruption in previous:
-        results[corruption] = previous[corruption]
+    if (only and corruption not in only) or (resume and corruption
+                                             in results):
       continue
     start = time.time()
     fn = getattr(module, corruption)
@@ -99,22 +122,11 @@ def record(parameter_set: str, make_cifar_c: str, only: set[str]) -> None:
           lambda x, d, s, corrupt=corrupt: peers.jaxaudit_draw(
               corrupt, x, d, s),
           images, labels, predict, parameter_set, draws)
+    _write(name, peer, parameter_set, images, labels, clean,
+           dict(sorted(results.items(),
+                       key=lambda kv: list(spec.CORRUPTIONS).index(kv[0]))))
     print(json.dumps({corruption: results[corruption]["accuracy_per_draw"],
                       "seconds": round(time.time() - start)}), flush=True)
-  versions = {p: importlib.metadata.version(p) for p in (
-      "numpy", "scipy", "scikit-image", "opencv-python-headless", "pillow",
-      "jax")}
-  refs.write(name, dict(
-      peer=peer, versions=versions, parameter_set=parameter_set,
-      model=peers.MODELS[parameter_set],
-      inputs_sha256=refs.sha256_arrays(images, labels),
-      num_images=len(images), severity=peers.RANDOM_SEVERITY,
-      stats_images=peers.STATS_IMAGES[parameter_set],
-      stats_draws=peers.STATS_DRAWS[parameter_set],
-      clean_accuracy=round(float((predict(images) == labels).mean()), 4),
-      command="python scripts/record_random_corruptions.py "
-              f"--only={parameter_set}",
-      results=results))
 
 
 def main():
@@ -122,6 +134,9 @@ def main():
   parser.add_argument("--only", default="imagenet,cifar")
   parser.add_argument("--corruptions", default="",
                       help="re-record these only, keep the others")
+  parser.add_argument("--resume", action="store_true",
+                      help="record only the corruptions the record lacks "
+                           "(after an interrupted run)")
   parser.add_argument("--make_cifar_c", default="",
                       help="path of make_cifar_c.py (github.com/hendrycks/"
                            "robustness, ImageNet-C/create_c/)")
@@ -131,7 +146,7 @@ def main():
   for parameter_set in args.only.split(","):
     if parameter_set == "cifar" and not args.make_cifar_c:
       parser.error("--make_cifar_c is required for the cifar references")
-    record(parameter_set, args.make_cifar_c, only)
+    record(parameter_set, args.make_cifar_c, only, args.resume)
     print(json.dumps({"recorded": parameter_set}))
 
 

@@ -159,6 +159,18 @@ def corrupted_levels(entry: spec.CorruptionSpec, built, images: jax.Array,
   return spec.to_levels(out).astype(jnp.float32) / 255
 
 
+def _scores(logits: jax.Array, labels: jax.Array) -> dict[str, jax.Array]:
+  """logits [..., K] and labels [...] (broadcastable; -1 unlabelled) ->
+  the top-1 class, its probability and log p(label) (unlabelled: of class
+  0, masked later), each [...]."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  label = jnp.broadcast_to(jnp.maximum(labels, 0), logp.shape[:-1])
+  return {"prediction": jnp.argmax(logp, -1).astype(jnp.int32),
+          "confidence": jnp.exp(jnp.max(logp, -1)),
+          "label_logprob": jnp.take_along_axis(logp, label[..., None],
+                                               -1)[..., 0]}
+
+
 def _step(model, entry: spec.CorruptionSpec):
   """The compiled step of one corruption: predictions at every severity."""
 
@@ -169,14 +181,9 @@ def _step(model, entry: spec.CorruptionSpec):
     corrupted = corrupted_levels(entry, built, images, keys, chosen)
     s, b = corrupted.shape[:2]
     logits = model.logits(params, corrupted.reshape(
-        (s * b,) + corrupted.shape[2:])).astype(jnp.float32)
-    logp = jax.nn.log_softmax(logits.reshape(s, b, -1), axis=-1)
-    label = jnp.maximum(batch["label"], 0)
-    label_logp = jnp.take_along_axis(
-        logp, jnp.broadcast_to(label[None, :, None], (s, b, 1)), -1)[..., 0]
-    return {"prediction": jnp.argmax(logp, -1).T.astype(jnp.int32),
-            "confidence": jnp.exp(jnp.max(logp, -1)).T,
-            "label_logprob": label_logp.T}
+        (s * b,) + corrupted.shape[2:]))
+    scores = _scores(logits.reshape(s, b, -1), batch["label"][None])
+    return {k: v.T for k, v in scores.items()}
 
   return step
 
@@ -255,13 +262,8 @@ def _natural_step(model):
   def step(state, batch):
     params, mask = state
     logits = model.logits(params, unit_images(batch["image"]))
-    logits = jnp.where(mask, logits.astype(jnp.float32), -jnp.inf)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    label = jnp.maximum(batch["label"], 0)
-    return {"prediction": jnp.argmax(logp, -1).astype(jnp.int32),
-            "confidence": jnp.exp(jnp.max(logp, -1)),
-            "label_logprob": jnp.take_along_axis(logp, label[:, None],
-                                                 -1)[:, 0]}
+    return _scores(jnp.where(mask, logits.astype(jnp.float32), -jnp.inf),
+                   batch["label"])
 
   return step
 

@@ -91,6 +91,34 @@ def test_glass_blur_shuffle_overwrites_like_the_references():
   assert 0.5 * len(originals) < len(pixels) < len(originals)
 
 
+@pytest.mark.parametrize("delta,iterations", [(1, 2), (2, 3)])
+def test_glass_blur_shuffle_is_the_references_loop(delta, iterations):
+  """The shuffle resolved in parallel equals the references' loop step by
+  step in NumPy (rows, then columns, from the far edge; each step's
+  (dx, dy) from the image's key folded with the step's number)."""
+  size, batch = 24, 3
+  images = jax.random.uniform(jax.random.key(1), (batch, size, size, 3))
+  keys = jax.random.split(jax.random.key(2), batch)
+  got = np.asarray(jax.jit(blur._shuffle_pixels)(
+      images, keys, jnp.int32(delta), jnp.int32(iterations)))
+  span = size - 2 * delta
+  steps = jnp.arange(iterations * span * span)
+  offsets = np.asarray(jax.vmap(lambda k: jax.vmap(
+      lambda t: jax.random.randint(jax.random.fold_in(k, t), (2,), -delta,
+                                   delta))(steps))(keys))
+  want = np.array(images)
+  for b in range(batch):
+    t = 0
+    for _ in range(iterations):
+      for h in range(size - delta, delta, -1):
+        for w in range(size - delta, delta, -1):
+          dx, dy = offsets[b, t]
+          want[b, h, w] = want[b, h + dy, w + dx]
+          t += 1
+  np.testing.assert_array_equal(got, want)
+  assert not np.array_equal(got, np.asarray(images))
+
+
 def test_frost_too_small_for_the_image_names_the_parameter_set():
   with pytest.raises(ConfigError, match="cifar parameters"):
     spec.CORRUPTIONS["frost"].build("frost", "cifar", 224, 224)

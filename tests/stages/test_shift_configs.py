@@ -33,6 +33,7 @@ def test_imagenet_config_scores_against_alexnet(tmp_path):
   assert math.isfinite(got["mce"]) and math.isfinite(got["relative_mce"])
   assert got["mce"] == pytest.approx(sum(got["ce"].values()) / 15, rel=1e-5)
   assert metrics.SAMPLE_NOTE in got["notes"]
+  assert metrics.ELASTIC_NOTE in got["notes"]
   assert set(got["family_ce"]) == {"noise", "blur", "weather", "digital"}
   # Lite0 loses accuracy under the strongest corruptions it met clean.
   assert got["mean_over_corruptions"]["top1"]["5"] < got["clean"]["top1"]

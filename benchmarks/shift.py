@@ -20,6 +20,7 @@ time of the slower).
 
 from __future__ import annotations
 
+import os
 import time
 
 from absl import app
@@ -32,7 +33,7 @@ from PIL import Image
 from benchmarks import corruption_peers
 from benchmarks import peer_references as refs
 from jaxaudit import compile_options
-from jaxaudit.corruptions import spec
+from jaxaudit.corruptions import frost, spec
 
 _N = flags.DEFINE_integer("n", 64, "Images.")
 _REFERENCE_N = flags.DEFINE_integer(
@@ -95,6 +96,8 @@ def main(argv):
   module, peer = corruption_peers.reference(_PARAMETERS.value,
                                             _MAKE_CIFAR_C.value)
   images = _inputs()
+  # make_cifar_c.py opens ./frost<k>.png: the photographs jaxaudit ships.
+  os.chdir(frost.FOLDER)
   reference_images = images[:_REFERENCE_N.value or len(images)]
   print(f"{len(images)} images {images.shape[1]} x {images.shape[2]}, "
         f"severity {_SEVERITY.value}, {_PARAMETERS.value} parameters; "

@@ -13,7 +13,8 @@ holds jaxaudit's side too, and this test recomputes jaxaudit's statistics
 over the record's first draws, which must equal the recorded ones: the code
 under test is the code that was compared. Fog's and frost's statistics span
 250 draws on ImageNet (a fractal or a photograph moves a whole image;
-`benchmarks.corruption_peers.MANY_DRAWS`). Needs the shared images and weights (`../shared/data`).
+`benchmarks.corruption_peers.MANY_DRAWS`). Needs the shared images and
+weights (`../shared/data`).
 """
 
 import functools

@@ -229,3 +229,11 @@ def draws_stats(corrupt_draw, images: np.ndarray, severity: int,
   return {"mean": round(mean, 5),
           "std": round(float(np.sqrt(max(squares / count - mean ** 2, 0))), 5),
           "change": round(change / count, 5)}
+
+
+def severities_stats(corrupt_draw, images: np.ndarray, draws: int) -> dict:
+  """{"1": `draws_stats`, ..., "5": ...}: the statistics at every severity,
+  as the record holds them."""
+  from jaxaudit.corruptions import spec
+  return {str(s): draws_stats(corrupt_draw, images, s, draws)
+          for s in range(1, spec.SEVERITIES + 1)}

@@ -57,12 +57,6 @@ def _corrupt(fn, images: np.ndarray, severity: int, seed: int) -> np.ndarray:
                    for x in images])
 
 
-def _stats(corrupt_draw, images, parameter_set: str, draws: int) -> dict:
-  few = images[:peers.STATS_IMAGES[parameter_set]]
-  return {str(s): peers.draws_stats(corrupt_draw, few, s, draws)
-          for s in range(1, spec.SEVERITIES + 1)}
-
-
 def _side(corrupt_draw, images, labels, predict, parameter_set: str,
           name: str, draws: int) -> dict:
   """One side's accuracy per draw at the cross-check's severity and its
@@ -73,7 +67,9 @@ def _side(corrupt_draw, images, labels, predict, parameter_set: str,
               for d in range(draws)]
   stats_draws = peers.stats_draws(parameter_set, name)
   return {"accuracy_per_draw": accuracy, "stats_draws": stats_draws,
-          "stats": _stats(corrupt_draw, images, parameter_set, stats_draws)}
+          "stats": peers.severities_stats(
+              corrupt_draw, images[:peers.STATS_IMAGES[parameter_set]],
+              stats_draws)}
 
 
 def _write(name: str, peer: str, parameter_set: str, images, labels,
@@ -132,8 +128,9 @@ def record(parameter_set: str, make_cifar_c: str, only: set[str],
       if results[corruption]["stats_draws"] > peers.STATS_DRAWS[
           parameter_set]:
         # What CI recomputes: the statistics over the first draws.
-        results[corruption]["jaxaudit"]["tie_stats"] = _stats(
-            draw, images, parameter_set, peers.STATS_DRAWS[parameter_set])
+        results[corruption]["jaxaudit"]["tie_stats"] = peers.severities_stats(
+            draw, images[:peers.STATS_IMAGES[parameter_set]],
+            peers.STATS_DRAWS[parameter_set])
     _write(name, peer, parameter_set, images, labels, clean,
            dict(sorted(results.items(),
                        key=lambda kv: list(spec.CORRUPTIONS).index(kv[0]))))

@@ -2,20 +2,19 @@
 (`scripts/record_random_corruptions.py`): the set's model's top-1 on the
 same 200 images at severity 3, jaxaudit's mean over many draws against
 the record's mean, within 2 points; and the outputs' mean, spread and mean
-change at every severity, over the record's images and
-draws, within 2/255 (the deterministic corruptions' per-pixel bound).
+change at every severity, over the record's images and draws, within 2/255
+(the deterministic corruptions' per-pixel bound).
 
 A single draw moves accuracy by several points (CIFAR's elastic transform:
 0.685 to 0.785 over three of the reference's), so both sides average many.
 On CIFAR jaxaudit's side runs here (LIVE_DRAWS draws). On ImageNet (Lite0
 at 224 pixels, 10 draws of 200 images per corruption: longer than CI
-allows) the record
-holds jaxaudit's side too, and this test recomputes jaxaudit's statistics
-over the record's first draws, which must equal the recorded ones: the code
-under test is the code that was compared. Fog's and frost's statistics span
-250 draws on ImageNet (a fractal or a photograph moves a whole image;
-`benchmarks.corruption_peers.MANY_DRAWS`). Needs the shared images and
-weights (`../shared/data`).
+allows) the record holds jaxaudit's side too, and this test recomputes
+jaxaudit's statistics over the record's first draws, which must equal the
+recorded ones: the code under test is the code that was compared. Fog's
+and frost's statistics span 250 draws on ImageNet (a fractal or a
+photograph moves a whole image; `benchmarks.corruption_peers.MANY_DRAWS`).
+Needs the shared images and weights (`../shared/data`).
 """
 
 import functools
@@ -34,11 +33,11 @@ STATS_TOLERANCE = 2 / 255
 # jaxaudit's statistics recomputed against its recorded ones: float
 # rounding that differs between CPUs may move a few pixels by one level.
 SAME_CODE = 1e-4
-# jaxaudit's draws on CIFAR, against the record's 50: a draw moves top-1 on
-# 200 images by 1.3 to 2.9 points (standard deviation over the record's
-# draws), so two means of 30 and 50 differ by 0.7 points at most, one
-# standard deviation, well inside ACCURACY_POINTS, at three fifths of the
-# time of 50 (measured with 50 a side: within 0.7 points).
+# jaxaudit's draws on CIFAR, against the record's 50: one draw's top-1 on
+# 200 images has a standard deviation of 1.3 to 2.9 points over the
+# record's draws, so the difference of means of 30 and 50 has one of at
+# most 0.7 points, well inside ACCURACY_POINTS, at three fifths of the time
+# of 50 (measured: within 1.0 point; with 50 a side, within 0.7).
 LIVE_DRAWS = 30
 
 
@@ -91,11 +90,6 @@ def test_random_corruptions_match_the_references(parameter_set):
   assert np.mean(predict(images) == labels) == pytest.approx(
       record["clean_accuracy"])
   few = images[:record["stats_images"]]
-
-  def stats(draw, draws):
-    return {str(s): peers.draws_stats(draw, few, s, draws)
-            for s in range(1, spec.SEVERITIES + 1)}
-
   problems = []
   for name, want in record["results"].items():
     draw = _draw_fn(name, parameter_set)
@@ -104,13 +98,15 @@ def test_random_corruptions_match_the_references(parameter_set):
       problems += _compare(name, recorded["stats"], want["stats"],
                            STATS_TOLERANCE, "reference")
       # Fog and frost span many draws; their first ones tie the code.
-      problems += _compare(name, stats(draw, record["stats_draws"]),
+      problems += _compare(name, peers.severities_stats(
+                               draw, few, record["stats_draws"]),
                            recorded.get("tie_stats", recorded["stats"]),
                            SAME_CODE, "recorded jaxaudit")
       mine = recorded["accuracy_per_draw"]
     else:
       problems += _compare(
-          name, stats(draw, want.get("stats_draws", record["stats_draws"])),
+          name, peers.severities_stats(
+              draw, few, want.get("stats_draws", record["stats_draws"])),
           want["stats"], STATS_TOLERANCE, "reference")
       mine = [np.mean(predict(draw(images, d, record["severity"])) == labels)
               for d in range(LIVE_DRAWS)]
